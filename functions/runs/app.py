@@ -1,0 +1,29 @@
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rendergate import runs
+from rendergate.api import http_app
+from rendergate.errors import BadRequest
+from rendergate.observability import logger
+
+app = http_app()
+
+
+@app.get("/runs")
+def list_runs() -> dict[str, Any]:
+    query = app.current_event.query_string_parameters or {}
+    limit = query.get("limit", "20")
+    if not limit.isdigit():
+        raise BadRequest("limit must be a whole number")
+    return runs.list_runs(query.get("status"), int(limit), query.get("cursor"))
+
+
+@app.get("/runs/<run_id>")
+def get_run(run_id: str) -> dict[str, Any]:
+    return runs.view(runs.get(run_id))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,133 @@
+"""`python -m devstack`: the whole pipeline on this machine, no AWS account and no Docker."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+from devstack.cloud import REGION, ROOT, Stack, client, deploy, start_moto
+from devstack.httpapi import LocalHttpApi
+from devstack.lambdas import LocalLambda
+from devstack.poller import QueuePoller
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--moto-port", type=int, default=4566)
+    parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
+    parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override")
+    args = parser.parse_args(argv)
+    parameters = dict(p.split("=", 1) for p in args.parameter)
+
+    warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    moto_url = f"http://{args.host}:{args.moto_port}"
+    api_key = os.environ.pop("RENDERGATE_API_KEY", "") or secrets.token_urlsafe(24)
+    link_key = os.environ.pop("RENDERGATE_LINK_SIGNING_KEY", "") or secrets.token_urlsafe(32)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "devstack",
+            "AWS_SECRET_ACCESS_KEY": "devstack",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": moto_url,
+        }
+    )
+
+    server = start_moto(args.moto_port, args.host)
+    stack = deploy(moto_url, parameters=parameters)
+    local = LocalLambda(stack)
+    local.install()
+    api = LocalHttpApi(stack, local, args.host, args.api_port)
+    _configure_functions(stack, args.state_dir, api.url, api_key, link_key)
+    poller = QueuePoller(stack, local)
+    poller.start()
+    api.start()
+
+    state = _state(stack, api.url, moto_url, api_key, link_key, args.state_dir)
+    (args.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
+    print(_banner(state), flush=True)
+
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    poller.stop()
+    api.stop()
+    server.stop()
+    return 0
+
+
+def _configure_functions(stack: Stack, state_dir: Path, api_url: str, api_key: str, link_key: str) -> None:
+    """One process hosts every function, so their environments must agree; secrets go to SSM as in AWS."""
+    merged: dict[str, str] = {}
+    for function in stack.functions.values():
+        for name, value in function.environment.items():
+            if merged.get(name, str(value)) != str(value):
+                raise SystemExit(f"functions disagree on {name}; keep per-function settings distinct")
+            merged[name] = str(value)
+    merged["RENDERGATE_OUTBOX_PATH"] = str(state_dir / "outbox.jsonl")
+    merged["POWERTOOLS_TRACE_DISABLED"] = "true"
+    os.environ.update(merged)
+    ssm = client("ssm", stack.endpoint_url)
+    secure = {
+        merged["RENDERGATE_API_KEY_HASH_PARAM"]: hashlib.sha256(api_key.encode()).hexdigest(),
+        merged["RENDERGATE_LINK_SIGNING_KEY_PARAM"]: link_key,
+    }
+    for name, value in secure.items():
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+    ssm.put_parameter(Name=merged["RENDERGATE_PUBLIC_BASE_URL_PARAM"], Value=api_url, Type="String", Overwrite=True)
+
+
+def _state(stack: Stack, api_url: str, moto_url: str, api_key: str, link_key: str, state_dir: Path) -> dict[str, object]:
+    env = os.environ
+    return {
+        "api_url": api_url,
+        "moto_url": moto_url,
+        "api_key": api_key,
+        "link_signing_key": link_key,
+        "region": REGION,
+        "media_bucket": env["RENDERGATE_MEDIA_BUCKET"],
+        "library_bucket": env["RENDERGATE_LIBRARY_BUCKET"],
+        "tables": {
+            "runs": env["RENDERGATE_RUNS_TABLE"],
+            "assets": env["RENDERGATE_ASSETS_TABLE"],
+            "reviews": env["RENDERGATE_REVIEWS_TABLE"],
+            "audit": env["RENDERGATE_AUDIT_TABLE"],
+        },
+        "event_bus": env["RENDERGATE_EVENT_BUS"],
+        "state_machine_arn": stack.state_machine_arn,
+        "ingest_queue_url": stack.resources["IngestQueue"],
+        "ingest_dlq_url": stack.resources["IngestDeadLetterQueue"],
+        "outbox": str(state_dir / "outbox.jsonl"),
+        "parameters": stack.parameters,
+    }
+
+
+def _banner(state: dict[str, object]) -> str:
+    return "\n".join(
+        [
+            "rendergate devstack ready",
+            f"  HTTP API      {state['api_url']}   (POST /uploads, GET /runs, /reviews/...)",
+            f"  AWS (moto)    {state['moto_url']}   (AWS_ENDPOINT_URL for aws-cli, boto3, sam local)",
+            f"  API key       {state['api_key']}",
+            f"  media bucket  {state['media_bucket']}",
+            f"  library       {state['library_bucket']}",
+            f"  review links  appended to {state['outbox']}",
+            "  try: make demo    stop: Ctrl-C",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Deploy template.yaml into a moto server, the way `sam package && sam deploy` would.
+
+The SAM template is translated to plain CloudFormation by aws-sam-translator, code folders are zipped
+and uploaded as `sam package` does, and moto's CloudFormation creates the stack. What moto's
+CloudFormation does not apply is filled in through the service APIs from the same translated
+template: bucket notifications, and the state machine (created in the executing Step Functions
+backend with its DefinitionSubstitutions resolved). Nothing is listed a second time by hand.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ARTIFACT_BUCKET = "rendergate-devstack-artifacts"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    function_logical_id: str
+
+    def pattern(self) -> re.Pattern[str]:
+        """A regex for the route path; `{name}` captures one path segment, `{name+}` the rest."""
+        regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", self.path)
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+        return re.compile(f"^{regex}$")
+
+
+@dataclass
+class Function:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+
+
+@dataclass
+class Stack:
+    """What the deploy produced: physical names and the pieces the devstack wires up itself."""
+
+    name: str
+    endpoint_url: str
+    resources: dict[str, str]
+    functions: dict[str, Function]
+    routes: list[Route]
+    state_machine_arn: str
+    parameters: dict[str, str]
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def function_by_name(self, name_or_arn: str) -> Function | None:
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        return next((f for f in self.functions.values() if f.name == name), None)
+
+
+def start_moto(port: int, host: str = "127.0.0.1") -> ThreadedMotoServer:
+    """Start moto's server in this process, with Step Functions execution and docker-free Lambda."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    os.environ["MOTO_PORT"] = str(port)  # moto's ASL interpreter calls services back on this port
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    requests.post(f"http://{host}:{port}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
+    return server
+
+
+def client(service: str, endpoint_url: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="devstack",
+        aws_secret_access_key="devstack",
+    )
+
+
+def translate(sam_template: dict[str, Any], parameter_values: dict[str, str], iam: Any) -> dict[str, Any]:
+    """SAM → plain CloudFormation, with the same translator CloudFormation runs."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    return transform(sam_template, parameter_values, ManagedPolicyLoader(iam))
+
+
+def deploy(endpoint_url: str, stack_name: str = "rendergate", parameters: dict[str, str] | None = None) -> Stack:
+    """Create every resource of template.yaml in the moto server at endpoint_url."""
+    parameters = dict(parameters or {})
+    s3 = client("s3", endpoint_url)
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    sam_template = yaml_parse(TEMPLATE.read_text())
+    code_dirs = _package(sam_template, s3)
+    cfn_template = translate(sam_template, parameters, client("iam", endpoint_url))
+    notifications = _detach_bucket_notifications(cfn_template)
+
+    cfn = client("cloudformation", endpoint_url)
+    cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(cfn_template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    summaries = cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+    resources = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
+    description = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+
+    _apply_bucket_notifications(notifications, resources, endpoint_url)
+    functions = _functions(cfn_template, resources, code_dirs, endpoint_url)
+    state_machine_arn = _create_state_machine(cfn_template, resources, functions, endpoint_url)
+    return Stack(
+        name=stack_name,
+        endpoint_url=endpoint_url,
+        resources=resources,
+        functions=functions,
+        routes=_routes(cfn_template),
+        state_machine_arn=state_machine_arn,
+        parameters=parameters,
+        outputs=outputs,
+    )
+
+
+def _package(sam_template: dict[str, Any], s3: Any) -> dict[str, Path]:
+    """Zip code folders into the artifact bucket and inline state machine files, as `sam package` does."""
+    code_dirs: dict[str, Path] = {}
+    for logical_id, resource in sam_template["Resources"].items():
+        props = resource.get("Properties", {})
+        uri_key = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}.get(
+            resource["Type"]
+        )
+        if uri_key and isinstance(props.get(uri_key), str) and not props[uri_key].startswith("s3://"):
+            folder = ROOT / props[uri_key]
+            key = f"{logical_id}.zip"
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=_zip(folder))
+            props[uri_key] = f"s3://{ARTIFACT_BUCKET}/{key}"
+            code_dirs[logical_id] = folder
+        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
+            props["Definition"] = json.loads((ROOT / props.pop("DefinitionUri")).read_text())
+    return code_dirs
+
+
+def _zip(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def _detach_bucket_notifications(cfn_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """moto's CloudFormation does not apply NotificationConfiguration; apply it through S3 later."""
+    detached = {}
+    for logical_id, resource in cfn_template["Resources"].items():
+        if resource["Type"] == "AWS::S3::Bucket":
+            config = resource.get("Properties", {}).pop("NotificationConfiguration", None)
+            if config:
+                detached[logical_id] = config
+    return detached
+
+
+def _apply_bucket_notifications(
+    notifications: dict[str, dict[str, Any]], resources: dict[str, str], endpoint_url: str
+) -> None:
+    s3 = client("s3", endpoint_url)
+    sqs = client("sqs", endpoint_url)
+    for bucket_logical_id, config in notifications.items():
+        queue_configs = []
+        for queue_config in config.get("QueueConfigurations", []):
+            queue_logical_id = queue_config["Queue"]["Fn::GetAtt"][0]
+            queue_url = resources[queue_logical_id]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            rules = queue_config.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            entry: dict[str, Any] = {"QueueArn": queue_arn, "Events": [queue_config["Event"]]}
+            if rules:
+                entry["Filter"] = {"Key": {"FilterRules": rules}}
+            queue_configs.append(entry)
+        s3.put_bucket_notification_configuration(
+            Bucket=resources[bucket_logical_id],
+            NotificationConfiguration={"QueueConfigurations": queue_configs},
+        )
+
+
+def _functions(
+    cfn_template: dict[str, Any], resources: dict[str, str], code_dirs: dict[str, Path], endpoint_url: str
+) -> dict[str, Function]:
+    lam = client("lambda", endpoint_url)
+    functions = {}
+    for logical_id, resource in cfn_template["Resources"].items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        config = lam.get_function_configuration(FunctionName=resources[logical_id])
+        functions[logical_id] = Function(
+            logical_id=logical_id,
+            name=config["FunctionName"],
+            arn=config["FunctionArn"],
+            code_dir=code_dirs[logical_id],
+            handler=config["Handler"],
+            environment=config.get("Environment", {}).get("Variables", {}),
+        )
+    return functions
+
+
+def _routes(cfn_template: dict[str, Any]) -> list[Route]:
+    """The HttpApi routes, read from the OpenAPI body the translator generated."""
+    routes = []
+    for resource in cfn_template["Resources"].values():
+        if resource["Type"] != "AWS::ApiGatewayV2::Api":
+            continue
+        for path, methods in resource["Properties"]["Body"]["paths"].items():
+            for method, operation in methods.items():
+                uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+                function_logical_id = re.search(r"\$\{(\w+)\.Arn\}", uri)
+                assert function_logical_id, uri
+                http_method = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                routes.append(Route(http_method, path, function_logical_id.group(1)))
+    return routes
+
+
+def _create_state_machine(
+    cfn_template: dict[str, Any], resources: dict[str, str], functions: dict[str, Function], endpoint_url: str
+) -> str:
+    """Create the state machine in the executing backend with its substitutions resolved."""
+    sfn = client("stepfunctions", endpoint_url)
+    iam = client("iam", endpoint_url)
+    arn = ""
+    for logical_id, resource in cfn_template["Resources"].items():
+        if resource["Type"] != "AWS::StepFunctions::StateMachine":
+            continue
+        props = resource["Properties"]
+        definition = _literal(props["DefinitionString"])
+        for name, value in props.get("DefinitionSubstitutions", {}).items():
+            definition = definition.replace("${" + name + "}", _resolve(value, resources, functions))
+        role_name = resources[props["RoleArn"]["Fn::GetAtt"][0]]
+        role_arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+        # The stack's copy lives in the non-executing backend; this one has the same name and ARN.
+        arn = sfn.create_state_machine(
+            name=resources[logical_id].split(":")[-1],
+            definition=definition,
+            roleArn=role_arn,
+            type=props.get("StateMachineType", "STANDARD"),
+        )["stateMachineArn"]
+    return arn
+
+
+def _literal(value: Any) -> str:
+    """The translator writes an inline definition as Fn::Join of literal lines."""
+    if isinstance(value, str):
+        return value
+    separator, parts = value["Fn::Join"]
+    return str(separator).join(_literal(part) for part in parts)
+
+
+def _resolve(value: Any, resources: dict[str, str], functions: dict[str, Function]) -> str:
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return resources[value["Ref"]]
+    if "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        if attribute == "Arn" and logical_id in functions:
+            return functions[logical_id].arn
+    raise ValueError(f"cannot resolve substitution {value!r}")

@@ -1,0 +1,93 @@
+"""`python -m devstack.demo`: upload a sample image through the API, print the review link, and with
+--approve (or --reject) post the decision and print where the image was published."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devstack.cloud import ROOT
+
+
+def sample_png(seed: int = 7, size: int = 256) -> bytes:
+    """A small generated PNG, different for each seed."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), (20 + seed * 13 % 200, 40, 90))
+    draw = ImageDraw.Draw(image)
+    for i in range(8):
+        offset = (seed * 31 + i * 29) % size
+        draw.ellipse((offset // 2, i * 24, offset // 2 + 80, i * 24 + 80), fill=((i * 40) % 255, 200 - i * 20, 120))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def upload(state: dict[str, Any], data: bytes, filename: str, **fields: Any) -> dict[str, Any]:
+    """Ask for a presigned POST, then post the file to it, as any client would."""
+    headers = {"Authorization": f"Bearer {state['api_key']}"}
+    body = {"filename": filename, "content_type": "image/png", "size": len(data), **fields}
+    answer = requests.post(f"{state['api_url']}/uploads", json=body, headers=headers, timeout=10)
+    answer.raise_for_status()
+    presigned = answer.json()
+    files = {"file": (filename, data, "image/png")}
+    requests.post(presigned["url"], data=presigned["fields"], files=files, timeout=10).raise_for_status()
+    return dict(presigned)
+
+
+def wait_for(state: dict[str, Any], run_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {state['api_key']}"}
+    deadline = time.monotonic() + timeout
+    while True:
+        run: dict[str, Any] = requests.get(f"{state['api_url']}/runs/{run_id}", headers=headers, timeout=10).json()
+        if run.get("status") in statuses or time.monotonic() > deadline:
+            return run
+        time.sleep(0.3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack.demo", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
+    decision = parser.add_mutually_exclusive_group()
+    decision.add_argument("--approve", action="store_true")
+    decision.add_argument("--reject", action="store_true")
+    parser.add_argument("--title", default="Demo render")
+    args = parser.parse_args(argv)
+    state_file = args.state_dir / "stack.json"
+    if not state_file.exists():
+        print("the devstack is not running: start it with `make run` in another terminal", file=sys.stderr)
+        return 1
+    state = json.loads(state_file.read_text())
+
+    presigned = upload(state, sample_png(int(time.time()) % 97), "demo.png", title=args.title, tags=["demo"])
+    print(f"uploaded run {presigned['run_id']} to {presigned['key']}")
+    run = wait_for(state, presigned["run_id"], {"awaiting_review", "failed", "completed"})
+    if run["status"] != "awaiting_review":
+        print(json.dumps(run, indent=2))
+        return 1
+    link = run["review"]["url"]
+    print(f"review link: {link}")
+    if not (args.approve or args.reject):
+        return 0
+    page = requests.get(link, timeout=10).text
+    form = dict(re.findall(r'name=(exp|sig) value="([^"]*)"', page))
+    choice = "approve" if args.approve else "reject"
+    answer = requests.post(link.split("?")[0], data={**form, "all": choice, "reviewer": "demo"}, timeout=10)
+    print(f"decision posted: {answer.status_code}")
+    run = wait_for(state, presigned["run_id"], {"completed", "rejected", "failed"})
+    print(f"run {run['run_id']} is {run['status']}")
+    for item in run["published"]:
+        print(f"published: s3://{item['library_bucket']}/{item['library_key']}")
+    return 0 if run["status"] in {"completed", "rejected"} else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

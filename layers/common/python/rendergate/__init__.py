@@ -1,0 +1,1 @@
+"""rendergate: the shared library every function of the pipeline uses."""

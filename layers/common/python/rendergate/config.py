@@ -1,0 +1,105 @@
+"""Settings: one typed object built from the environment at cold start, plus the secrets behind it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    media_bucket: str
+    library_bucket: str
+    runs_table: str
+    assets_table: str
+    reviews_table: str
+    audit_table: str
+    idempotency_table: str
+    event_bus: str
+    state_machine_arn: str
+    api_key: str
+    api_key_hash_param: str
+    link_signing_key: str
+    link_signing_key_param: str
+    public_base_url: str
+    public_base_url_param: str
+    max_upload_bytes: int
+    upload_url_expiry_seconds: int
+    review_timeout_seconds: int
+    auto_approve: bool
+    default_namespace: str
+    library_public_base_url: str
+    outbox_path: str
+    s3_endpoint_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def text(name: str, default: str = "") -> str:
+            return env.get(f"RENDERGATE_{name}", default)
+
+        return cls(
+            stage=text("STAGE", "dev"),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            media_bucket=text("MEDIA_BUCKET"),
+            library_bucket=text("LIBRARY_BUCKET"),
+            runs_table=text("RUNS_TABLE", "rendergate-runs"),
+            assets_table=text("ASSETS_TABLE", "rendergate-assets"),
+            reviews_table=text("REVIEWS_TABLE", "rendergate-reviews"),
+            audit_table=text("AUDIT_TABLE", "rendergate-publisher-audit"),
+            idempotency_table=text("IDEMPOTENCY_TABLE", "rendergate-idempotency"),
+            event_bus=text("EVENT_BUS", "default"),
+            state_machine_arn=text("STATE_MACHINE_ARN"),
+            api_key=text("API_KEY"),
+            api_key_hash_param=text("API_KEY_HASH_PARAM"),
+            link_signing_key=text("LINK_SIGNING_KEY"),
+            link_signing_key_param=text("LINK_SIGNING_KEY_PARAM"),
+            public_base_url=text("PUBLIC_BASE_URL"),
+            public_base_url_param=text("PUBLIC_BASE_URL_PARAM"),
+            max_upload_bytes=int(text("MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
+            upload_url_expiry_seconds=min(int(text("UPLOAD_URL_EXPIRY_SECONDS", "900")), 900),
+            review_timeout_seconds=int(text("REVIEW_TIMEOUT_SECONDS", str(7 * 24 * 3600))),
+            auto_approve=text("AUTO_APPROVE", "false").strip().lower() in {"1", "true", "yes", "on"},
+            default_namespace=text("DEFAULT_NAMESPACE", "library"),
+            library_public_base_url=text("LIBRARY_PUBLIC_BASE_URL").rstrip("/"),
+            outbox_path=text("OUTBOX_PATH"),
+            s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "",
+        )
+
+
+@cache
+def settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings.from_env(os.environ)
+
+
+def api_key_hash() -> str:
+    """Hex sha256 of the client API key: from RENDERGATE_API_KEY locally, else the SSM SecureString."""
+    config = settings()
+    if config.api_key:
+        return hashlib.sha256(config.api_key.encode()).hexdigest()
+    return _parameter(config.api_key_hash_param).strip().lower()
+
+
+def link_signing_key() -> bytes:
+    """The key that signs review links."""
+    config = settings()
+    return (config.link_signing_key or _parameter(config.link_signing_key_param)).encode()
+
+
+def public_base_url() -> str:
+    """Where reviewers reach the HTTP API; review links are built on it."""
+    config = settings()
+    return (config.public_base_url or _parameter(config.public_base_url_param, decrypt=False)).rstrip("/")
+
+
+def _parameter(name: str, decrypt: bool = True) -> str:
+    if not name:
+        raise RuntimeError("a required secret is configured neither in the environment nor as an SSM parameter")
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_parameter(name, decrypt=decrypt, max_age=300))

@@ -1,0 +1,5 @@
+"""Logging, created once per process."""
+
+from aws_lambda_powertools import Logger
+
+logger = Logger()

@@ -1,0 +1,101 @@
+"""The HTML reviewers see. Every value is escaped; pages carry no script."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from rendergate.tables import Asset, Review, Run
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1d1d1f}
+h1{font-size:1.5rem} .assets{display:grid;grid-template-columns:repeat(auto-fill,minmax(15rem,1fr));gap:1rem}
+figure{border:1px solid #ddd;border-radius:.5rem;margin:0;padding:.75rem}
+figure img{max-width:100%;height:auto;display:block;margin-bottom:.5rem;background:#eee}
+figcaption{font-size:.85rem;color:#555} label{margin-right:1rem} .meta{color:#555}
+textarea,input[type=text]{width:100%;box-sizing:border-box;margin:.25rem 0 1rem}
+button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem} .problem{border-left:4px solid #c00;padding-left:1rem}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        '<meta name=robots content="noindex,nofollow">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+def _run_heading(run: Run) -> str:
+    title = escape(run.title or run.run_id)
+    tags = ", ".join(escape(t) for t in run.tags or [])
+    return (
+        f"<h1>Review: {title}</h1>"
+        f"<p class=meta>run <code>{escape(run.run_id)}</code> · namespace <code>{escape(run.namespace)}</code>"
+        f"{' · tags ' + tags if tags else ''}</p>"
+    )
+
+
+def _facts(asset: Asset) -> str:
+    return (
+        f"{escape(asset.filename)}<br>{escape(str(asset.format))} {asset.width}×{asset.height}, "
+        f"{asset.bytes} bytes<br>sha256 <code>{escape((asset.sha256 or '')[:16])}…</code> "
+        f"phash <code>{escape(asset.phash or '')}</code>"
+    )
+
+
+def review_form(run: Run, review: Review, assets: list[Asset], previews: dict[str, str], action: str, exp: int, sig: str) -> str:
+    figures = []
+    for asset in assets:
+        choices = "".join(
+            f'<label><input type=radio name="asset-{escape(asset.asset_id)}" value="{value}"'
+            f'{" checked" if value == "approve" else ""}> {value}</label>'
+            for value in ("approve", "reject")
+        )
+        figures.append(
+            f'<figure data-asset-id="{escape(asset.asset_id)}">'
+            f'<img src="{escape(previews[asset.asset_id])}" alt="{escape(asset.filename)}" loading=lazy>'
+            f"<figcaption>{_facts(asset)}</figcaption><div>{choices}</div></figure>"
+        )
+    body = (
+        _run_heading(run)
+        + f'<form method=post action="{escape(action)}">'
+        + f'<input type=hidden name=exp value="{exp}"><input type=hidden name=sig value="{escape(sig)}">'
+        + f'<div class=assets>{"".join(figures)}</div>'
+        + '<p><label for=reviewer>Your name</label><input type=text id=reviewer name=reviewer maxlength=120></p>'
+        + '<p><label for=notes>Notes</label><textarea id=notes name=notes rows=3 maxlength=2000></textarea></p>'
+        + "<button type=submit name=submit value=selection>Submit decision</button>"
+        + "<button type=submit name=all value=approve>Approve all</button>"
+        + "<button type=submit name=all value=reject>Reject all</button>"
+        + "</form>"
+    )
+    return _page(f"Review {run.title or run.run_id}", body)
+
+
+def review_decided(run: Run, review: Review, assets: list[Asset], already: bool) -> str:
+    approved = set(review.approved or [])
+    rows = "".join(
+        f"<li>{escape(a.filename)}: <strong>{'approved' if a.asset_id in approved else 'rejected'}</strong></li>"
+        for a in assets
+    )
+    lead = "This review was already decided." if already else "Thank you: your decision is recorded."
+    body = (
+        _run_heading(run)
+        + f"<p id=outcome>{lead}</p><ul>{rows}</ul>"
+        + f"<p class=meta>by {escape(review.reviewer or '')} at {escape(review.decided_at or '')}</p>"
+    )
+    return _page("Review decided", body)
+
+
+def problem(status: int, message: str) -> str:
+    titles: dict[int, Any] = {
+        400: "This decision is incomplete",
+        403: "This link is not valid",
+        404: "No such review",
+        409: "Already decided",
+        410: "This review has expired",
+    }
+    title = titles.get(status, "Something went wrong")
+    body = f"<div class=problem><h1>{escape(title)}</h1><p id=message>{escape(message)}</p></div>"
+    return _page(title, body)

@@ -1,0 +1,189 @@
+"""Runs: creation, status transitions that never go backwards, and the views the API returns."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from rendergate import config, signing, storage
+from rendergate.errors import BadRequest, NotFound
+from rendergate.tables import Asset, Review, Run, now_iso
+
+STATUSES = (
+    "queued",
+    "rendering",
+    "enriching",
+    "awaiting_review",
+    "publishing",
+    "completed",
+    "rejected",
+    "failed",
+    "cancelled",
+    "expired",
+)
+FINAL = frozenset({"completed", "rejected", "failed", "cancelled", "expired"})
+# A status may be entered only from the ones before it, so duplicate or late events cannot rewind a run.
+ENTERED_FROM: dict[str, frozenset[str]] = {
+    "enriching": frozenset({"queued", "rendering"}),
+    "awaiting_review": frozenset({"queued", "rendering", "enriching"}),
+    "publishing": frozenset({"enriching", "awaiting_review"}),
+    "completed": frozenset({"publishing"}),
+    "rejected": frozenset({"publishing"}),
+}
+
+
+def create(run: Run) -> bool:
+    """Save a new run; False when a run with that id exists already (a duplicate delivery)."""
+    try:
+        run.save(condition=Run.run_id.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def get(run_id: str) -> Run:
+    try:
+        return Run.get(run_id)
+    except DoesNotExist as error:
+        raise NotFound(f"run {run_id} does not exist") from error
+
+
+def find(run_id: str) -> Run | None:
+    try:
+        return Run.get(run_id)
+    except DoesNotExist:
+        return None
+
+
+def advance(run: Run, status: str, **fields: Any) -> bool:
+    """Move a run to `status` (setting `fields` too) if it is in a status that may precede it."""
+    actions = [Run.status.set(status), Run.updated_at.set(now_iso())]
+    actions += [getattr(Run, name).set(value) for name, value in fields.items()]
+    try:
+        run.update(actions=actions, condition=Run.status.is_in(*ENTERED_FROM[status]))
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def view(run: Run) -> dict[str, Any]:
+    """What `GET /runs/{id}` answers: status, assets, review and published items, and the error."""
+    assets = sorted(Asset.by_run.query(run.run_id), key=lambda a: (a.ordinal, a.asset_id))
+    return {
+        **summary(run),
+        "assets": [asset_view(asset) for asset in assets],
+        "review": review_view(run.review_id),
+        "published": run.published or [],
+        "error": error_view(run),
+    }
+
+
+def summary(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "source": run.source,
+        "namespace": run.namespace,
+        "title": run.title,
+        "tags": list(run.tags or []),
+        "auto_approve": run.auto_approve,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+    }
+
+
+def asset_view(asset: Asset) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "asset_id": asset.asset_id,
+        "key": asset.key,
+        "status": asset.status,
+        "format": asset.format,
+        "width": asset.width,
+        "height": asset.height,
+        "bytes": asset.bytes,
+        "sha256": asset.sha256,
+        "phash": asset.phash,
+        "preview_url": None,
+        "library_key": asset.library_key,
+        "public_url": asset.public_url,
+    }
+    if asset.status == "rejected":
+        view["rejection"] = {"code": asset.rejection_code, "reason": asset.rejection_reason}
+    else:
+        view["preview_url"] = storage.presign_get(asset.bucket, asset.key)
+    return view
+
+
+def review_view(review_id: str | None) -> dict[str, Any] | None:
+    if not review_id:
+        return None
+    try:
+        review = Review.get(review_id)
+    except DoesNotExist:
+        return None
+    return {"review_id": review.review_id, "status": review.status, "url": review_link(review), "expires_at": int(review.expires_at)}
+
+
+def review_link(review: Review) -> str:
+    """The signed link a reviewer opens; the signature covers the review id and the expiry."""
+    expires_at = int(review.expires_at)
+    signature = signing.sign_link(config.link_signing_key(), review.review_id, expires_at)
+    return f"{config.public_base_url()}/reviews/{review.review_id}?exp={expires_at}&sig={signature}"
+
+
+def error_view(run: Run) -> dict[str, str] | None:
+    """A failure as `{name, message}`: the Step Functions error and the stage's own message."""
+    if not run.error_name:
+        return None
+    message = run.error_cause or ""
+    for _ in range(2):  # the cause is JSON of {Error, Cause}, whose Cause is the Lambda error JSON
+        try:
+            decoded = json.loads(message)
+        except (TypeError, ValueError):
+            break
+        if not isinstance(decoded, dict):
+            break
+        message = decoded.get("errorMessage") or decoded.get("Cause") or message
+    return {"name": run.error_name, "message": str(message)}
+
+
+def list_runs(status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Runs newest first, `limit` a page, with an opaque cursor for the next page."""
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+    if not 1 <= limit <= 100:
+        raise BadRequest("limit must be between 1 and 100")
+    results = Run.by_created.query(
+        "runs",
+        scan_index_forward=False,
+        limit=limit,
+        filter_condition=(Run.status == status) if status else None,
+        last_evaluated_key=_decode_cursor(cursor),
+        page_size=limit,
+    )
+    items = [summary(run) for run in results]
+    next_key = results.last_evaluated_key
+    return {"runs": items, "next_cursor": _encode_cursor(next_key) if next_key else None}
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as error:
+        raise BadRequest("cursor is not one this API returned") from error
+    if not isinstance(key, dict):
+        raise BadRequest("cursor is not one this API returned")
+    return key

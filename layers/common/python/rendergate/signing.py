@@ -1,0 +1,37 @@
+"""HMAC signatures for review links, and constant-time API key checks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from rendergate.errors import LinkInvalid, ReviewExpired, Unauthorized
+
+
+def sign_link(key: bytes, review_id: str, expires_at: int) -> str:
+    """The signature of a review link: HMAC-SHA256 over the review id and the expiry."""
+    digest = hmac.new(key, f"review:{review_id}:{expires_at}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def verify_link(key: bytes, review_id: str, expires_at: str | None, signature: str | None, now: int) -> int:
+    """Check a link's signature, then its expiry; return the expiry. Raises LinkInvalid or ReviewExpired."""
+    if not expires_at or not signature or not expires_at.isdigit():
+        raise LinkInvalid("this review link is incomplete")
+    expected = sign_link(key, review_id, int(expires_at))
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise LinkInvalid("this review link is not valid")
+    if int(expires_at) <= now:
+        raise ReviewExpired("this review link has expired")
+    return int(expires_at)
+
+
+def check_api_key(authorization: str | None, expected_sha256_hex: str) -> None:
+    """Accept `Authorization: Bearer <key>` whose sha256 matches, compared in constant time."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+    digest = hashlib.sha256(presented.strip().encode()).hexdigest()
+    if not hmac.compare_digest(digest.encode(), expected_sha256_hex.encode()):
+        raise Unauthorized("the API key is not valid")

@@ -1,0 +1,152 @@
+"""DynamoDB through pynamodb: one model per table. Table names come from the settings at cold start."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from rendergate.config import settings
+
+_config = settings()
+
+
+def now_iso() -> str:
+    """Timestamps are ISO-8601 strings in UTC, the same shape Step Functions writes."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunsByCreated(GlobalSecondaryIndex["Run"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class Run(Model):
+    """One pass through the pipeline: an uploaded object, or a render request."""
+
+    class Meta:
+        table_name = _config.runs_table
+        region = _config.region
+
+    run_id = UnicodeAttribute(hash_key=True)
+    listing = UnicodeAttribute(default="runs")  # one partition, so the index lists newest first
+    created_at = UnicodeAttribute(default_for_new=now_iso)
+    updated_at = UnicodeAttribute(default=now_iso)
+    status = UnicodeAttribute()
+    source = UnicodeAttribute()
+    namespace = UnicodeAttribute()
+    title = UnicodeAttribute(null=True)
+    tags = ListAttribute(of=UnicodeAttribute, default=list)
+    auto_approve = BooleanAttribute(default=False)
+    upload_key = UnicodeAttribute(null=True)
+    content_type = UnicodeAttribute(null=True)
+    declared_size = NumberAttribute(null=True)
+    review_id = UnicodeAttribute(null=True)
+    error_name = UnicodeAttribute(null=True)
+    error_cause = UnicodeAttribute(null=True)
+    published = JSONAttribute(null=True)
+    by_created = RunsByCreated()
+
+
+class AssetsByRun(GlobalSecondaryIndex["Asset"]):
+    class Meta:
+        index_name = "by_run"
+        projection = AllProjection()
+
+    run_id = UnicodeAttribute(hash_key=True)
+
+
+class AssetsBySha256(GlobalSecondaryIndex["Asset"]):
+    class Meta:
+        index_name = "by_sha256"
+        projection = KeysOnlyProjection()
+
+    sha256 = UnicodeAttribute(hash_key=True)
+
+
+class Asset(Model):
+    """One image of a run, with what enrichment learned about it and where it was published."""
+
+    class Meta:
+        table_name = _config.assets_table
+        region = _config.region
+
+    asset_id = UnicodeAttribute(hash_key=True)
+    run_id = UnicodeAttribute()
+    ordinal = NumberAttribute(default=0)
+    bucket = UnicodeAttribute()
+    key = UnicodeAttribute()
+    filename = UnicodeAttribute()
+    status = UnicodeAttribute()  # enriched | rejected | approved | published | discarded
+    rejection_reason = UnicodeAttribute(null=True)
+    rejection_code = UnicodeAttribute(null=True)
+    format = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    bytes = NumberAttribute(null=True)
+    sha256 = UnicodeAttribute(null=True)
+    phash = UnicodeAttribute(null=True)
+    library_key = UnicodeAttribute(null=True)
+    public_url = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(default=now_iso)
+    by_run = AssetsByRun()
+    by_sha256 = AssetsBySha256()
+
+
+class Review(Model):
+    """A human review: the task token it resumes, stored behind a short id, and its one decision."""
+
+    class Meta:
+        table_name = _config.reviews_table
+        region = _config.region
+
+    review_id = UnicodeAttribute(hash_key=True)
+    run_id = UnicodeAttribute()
+    task_token = UnicodeAttribute()
+    asset_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    expires_at = NumberAttribute()
+    status = UnicodeAttribute(default="pending")  # pending | decided | expired
+    approved = ListAttribute(of=UnicodeAttribute, null=True)
+    rejected = ListAttribute(of=UnicodeAttribute, null=True)
+    reviewer = UnicodeAttribute(null=True)
+    notes = UnicodeAttribute(null=True)
+    decided_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(default_for_new=now_iso)
+    ttl = NumberAttribute()
+
+
+class PublisherAudit(Model):
+    """One row per approval event that reached the publisher; upserted on retries and replays."""
+
+    class Meta:
+        table_name = _config.audit_table
+        region = _config.region
+
+    publish_event_id = UnicodeAttribute(hash_key=True)
+    approval_event_ts = UnicodeAttribute(null=True)
+    correlation_id = UnicodeAttribute(null=True)
+    artifact_uri = UnicodeAttribute(null=True)
+    artifact_path = UnicodeAttribute(null=True)
+    namespace = UnicodeAttribute(null=True)
+    reviewer = UnicodeAttribute(null=True)
+    reviewed_at = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # published | failed
+    failure_reason = UnicodeAttribute(null=True)
+    published_event_id = UnicodeAttribute(null=True)
+    published_at = UnicodeAttribute(null=True)
+    public_url = UnicodeAttribute(null=True)
+    processed_at = UnicodeAttribute(default_for_new=now_iso)
+    updated_at = UnicodeAttribute(default=now_iso)
+    meta = JSONAttribute(null=True)
