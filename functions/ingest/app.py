@@ -16,4 +16,6 @@ def record_handler(record: SQSRecord) -> list[str]:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not event.get("Records"):  # Powertools refuses an empty batch; there is nothing to do
+        return {"batchItemFailures": []}
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

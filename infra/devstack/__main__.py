@@ -25,9 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moto-port", type=int, default=4566)
     parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
-    parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override")
+    parser.add_argument(
+        "--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override"
+    )
     args = parser.parse_args(argv)
     parameters = dict(p.split("=", 1) for p in args.parameter)
+    if "RENDERGATE_AUTO_APPROVE" in os.environ:  # the one setting worth taking from the shell
+        parameters.setdefault("AutoApprove", os.environ["RENDERGATE_AUTO_APPROVE"].lower())
 
     warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
     args.state_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,9 @@ def _configure_functions(stack: Stack, state_dir: Path, api_url: str, api_key: s
     ssm.put_parameter(Name=merged["RENDERGATE_PUBLIC_BASE_URL_PARAM"], Value=api_url, Type="String", Overwrite=True)
 
 
-def _state(stack: Stack, api_url: str, moto_url: str, api_key: str, link_key: str, state_dir: Path) -> dict[str, object]:
+def _state(
+    stack: Stack, api_url: str, moto_url: str, api_key: str, link_key: str, state_dir: Path
+) -> dict[str, object]:
     env = os.environ
     return {
         "api_url": api_url,

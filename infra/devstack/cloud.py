@@ -87,12 +87,12 @@ def start_moto(port: int, host: str = "127.0.0.1") -> ThreadedMotoServer:
 
 
 def client(service: str, endpoint_url: str) -> Any:
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
         aws_access_key_id="devstack",
-        aws_secret_access_key="devstack",
+        aws_secret_access_key="devstack",  # noqa: S106 (moto accepts any credentials)
     )
 
 

@@ -51,14 +51,21 @@ class LocalHttpApi:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         if match is None:
-            self._write(request, {"statusCode": 404, "body": '{"message":"Not Found"}', "headers": {"content-type": "application/json"}})
+            self._write(
+                request,
+                {"statusCode": 404, "body": '{"message":"Not Found"}', "headers": {"content-type": "application/json"}},
+            )
             return
         route, path_parameters = match
         event = self._event(request, route.method, route.path, url.path, url.query, path_parameters, body)
         try:
             response = self.local.invoke(self.stack.functions[route.function_logical_id], event)
         except FunctionError:
-            response = {"statusCode": 500, "body": '{"message":"Internal Server Error"}', "headers": {"content-type": "application/json"}}
+            response = {
+                "statusCode": 500,
+                "body": '{"message":"Internal Server Error"}',
+                "headers": {"content-type": "application/json"},
+            }
         self._write(request, response)
 
     def _match(self, method: str, path: str) -> tuple[Any, dict[str, str]] | None:

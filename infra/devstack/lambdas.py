@@ -113,7 +113,7 @@ class LocalLambda:
                 return json.dumps(error.payload).encode()
             return json.dumps(result).encode()
 
-        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[assignment,method-assign]
 
     def _invoke_quietly(self, function: Function, event: Any) -> None:
         try:

@@ -56,7 +56,9 @@ class QueuePoller:
             if messages:
                 self._deliver(function, queue_arn, queue_url, messages, partial)
 
-    def _deliver(self, function: Any, queue_arn: str, queue_url: str, messages: list[dict[str, Any]], partial: bool) -> None:
+    def _deliver(
+        self, function: Any, queue_arn: str, queue_url: str, messages: list[dict[str, Any]], partial: bool
+    ) -> None:
         event = {"Records": [_record(m, queue_arn) for m in messages]}
         try:
             result = self.local.invoke(function, event)

@@ -28,7 +28,7 @@ def _page(title: str, body: str) -> str:
 
 
 def _run_heading(run: Run) -> str:
-    title = escape(run.title or run.run_id)
+    title = escape(str(run.title or run.run_id))
     tags = ", ".join(escape(t) for t in run.tags or [])
     return (
         f"<h1>Review: {title}</h1>"
@@ -39,18 +39,20 @@ def _run_heading(run: Run) -> str:
 
 def _facts(asset: Asset) -> str:
     return (
-        f"{escape(asset.filename)}<br>{escape(str(asset.format))} {asset.width}×{asset.height}, "
+        f"{escape(asset.filename)}<br>{escape(str(asset.format))} {asset.width} x {asset.height}, "
         f"{asset.bytes} bytes<br>sha256 <code>{escape((asset.sha256 or '')[:16])}…</code> "
         f"phash <code>{escape(asset.phash or '')}</code>"
     )
 
 
-def review_form(run: Run, review: Review, assets: list[Asset], previews: dict[str, str], action: str, exp: int, sig: str) -> str:
+def review_form(
+    run: Run, review: Review, assets: list[Asset], previews: dict[str, str], action: str, exp: int, sig: str
+) -> str:
     figures = []
     for asset in assets:
         choices = "".join(
             f'<label><input type=radio name="asset-{escape(asset.asset_id)}" value="{value}"'
-            f'{" checked" if value == "approve" else ""}> {value}</label>'
+            f"{' checked' if value == 'approve' else ''}> {value}</label>"
             for value in ("approve", "reject")
         )
         figures.append(
@@ -62,9 +64,9 @@ def review_form(run: Run, review: Review, assets: list[Asset], previews: dict[st
         _run_heading(run)
         + f'<form method=post action="{escape(action)}">'
         + f'<input type=hidden name=exp value="{exp}"><input type=hidden name=sig value="{escape(sig)}">'
-        + f'<div class=assets>{"".join(figures)}</div>'
-        + '<p><label for=reviewer>Your name</label><input type=text id=reviewer name=reviewer maxlength=120></p>'
-        + '<p><label for=notes>Notes</label><textarea id=notes name=notes rows=3 maxlength=2000></textarea></p>'
+        + f"<div class=assets>{''.join(figures)}</div>"
+        + "<p><label for=reviewer>Your name</label><input type=text id=reviewer name=reviewer maxlength=120></p>"
+        + "<p><label for=notes>Notes</label><textarea id=notes name=notes rows=3 maxlength=2000></textarea></p>"
         + "<button type=submit name=submit value=selection>Submit decision</button>"
         + "<button type=submit name=all value=approve>Approve all</button>"
         + "<button type=submit name=all value=reject>Reject all</button>"

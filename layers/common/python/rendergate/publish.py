@@ -117,7 +117,7 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
         actions=[
             Asset.status.set("published"),
             Asset.library_key.set(path),
-            Asset.public_url.set(public_url),
+            Asset.public_url.set(public_url) if public_url else Asset.public_url.remove(),
             Asset.updated_at.set(now_iso()),
         ]
     )
@@ -145,7 +145,10 @@ def _record_failure(audit: PublisherAudit, run: Run, asset: Asset, stage: str, e
         correlation_id=run.run_id,
         event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/failed/{stage}")),
     )
-    logger.error("publish failed", extra={"asset_id": asset.asset_id, "stage": stage, "transient": not isinstance(error, RendergateError)})
+    logger.error(
+        "publish failed",
+        extra={"asset_id": asset.asset_id, "stage": stage, "transient": not isinstance(error, RendergateError)},
+    )
 
 
 def _discard(run: Run, asset: Asset) -> None:

@@ -62,7 +62,9 @@ def review_page(review_id: str, expires_at: str | None, signature: str | None) -
     if review.status != "pending":
         return pages.review_decided(run, review, assets, already=True)
     action = f"/reviews/{review_id}"
-    return pages.review_form(run, review, assets, previews=_previews(assets), action=action, exp=exp, sig=signature or "")
+    return pages.review_form(
+        run, review, assets, previews=_previews(assets), action=action, exp=exp, sig=signature or ""
+    )
 
 
 def decide(review_id: str, form: dict[str, str]) -> str:
@@ -107,7 +109,8 @@ def decide(review_id: str, form: dict[str, str]) -> str:
 
 def _decisions(review: Review, form: dict[str, str]) -> tuple[list[str], list[str]]:
     bulk = form.get("all")
-    approved, rejected = [], []
+    approved: list[str] = []
+    rejected: list[str] = []
     for asset_id in review.asset_ids:
         choice = bulk or form.get(f"asset-{asset_id}")
         if choice not in DECISIONS:

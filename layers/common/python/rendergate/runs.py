@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from rendergate import config, signing, storage
 from rendergate.errors import BadRequest, NotFound
@@ -62,7 +63,7 @@ def find(run_id: str) -> Run | None:
 
 def advance(run: Run, status: str, **fields: Any) -> bool:
     """Move a run to `status` (setting `fields` too) if it is in a status that may precede it."""
-    actions = [Run.status.set(status), Run.updated_at.set(now_iso())]
+    actions: list[Action] = [Run.status.set(status), Run.updated_at.set(now_iso())]
     actions += [getattr(Run, name).set(value) for name, value in fields.items()]
     try:
         run.update(actions=actions, condition=Run.status.is_in(*ENTERED_FROM[status]))
@@ -128,7 +129,12 @@ def review_view(review_id: str | None) -> dict[str, Any] | None:
         review = Review.get(review_id)
     except DoesNotExist:
         return None
-    return {"review_id": review.review_id, "status": review.status, "url": review_link(review), "expires_at": int(review.expires_at)}
+    return {
+        "review_id": review.review_id,
+        "status": review.status,
+        "url": review_link(review),
+        "expires_at": int(review.expires_at),
+    }
 
 
 def review_link(review: Review) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -17,7 +17,7 @@ from rendergate.errors import NotFound
 def _s3() -> Any:
     config = settings()
     # Path-style addressing when pointed at moto or MinIO, where bucket subdomains do not resolve.
-    addressing = "path" if config.s3_endpoint_url else "auto"
+    addressing: Literal["path", "auto"] = "path" if config.s3_endpoint_url else "auto"
     return boto3.client(
         "s3",
         region_name=config.region,
@@ -49,9 +49,7 @@ def presign_put(bucket: str, key: str, content_type: str, expires_in: int) -> st
 
 
 def presign_get(bucket: str, key: str, expires_in: int = 3600) -> str:
-    url: str = _s3().generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
-    )
+    url: str = _s3().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in)
     return url
 
 

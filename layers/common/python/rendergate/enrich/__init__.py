@@ -20,7 +20,8 @@ def enrich_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Analyse the run's objects; return the ids of accepted assets. Raises ImageRejected if none is."""
     run_id = payload["run_id"]
     run = runs.get(run_id)
-    accepted, rejected = [], []
+    accepted: list[Asset] = []
+    rejected: list[Asset] = []
     for ordinal, source in enumerate(payload["objects"]):
         asset = _enrich_object(run_id, ordinal, source["bucket"], source["key"])
         (accepted if asset.status != "rejected" else rejected).append(asset)

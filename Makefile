@@ -1,0 +1,59 @@
+# rendergate: `make run` starts the local stack, `make test` runs every check CI runs.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := layers/common/python:infra:tests
+export SAM_CLI_TELEMETRY := 0
+# sam build needs python3.12 on PATH (the Lambda runtime); take pyenv's if the system has none.
+PY312_BIN := $(shell command -v python3.12 >/dev/null 2>&1 || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12*/bin 2>/dev/null | tail -n 1)
+export PATH := $(if $(PY312_BIN),$(PY312_BIN):,)$(PATH)
+
+.PHONY: run demo test lint unit integration contract e2e bench build validate browser clean
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/imaging/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m devstack
+
+demo: $(VENV)/.installed
+	$(PY) -m devstack.demo $(if $(APPROVE),--approve,)$(if $(REJECT),--reject,)
+
+test: $(VENV)/.installed browser lint
+	$(PY) -m pytest
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest tests/integration
+
+contract: $(VENV)/.installed
+	$(PY) -m pytest tests/contract
+
+e2e: $(VENV)/.installed browser
+	$(PY) -m pytest tests/e2e
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/common/python/rendergate infra/devstack
+
+# Debian's chromium for the review-page tests (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium missing: the browser tests will be skipped"; }
+
+bench: $(VENV)/.installed
+	$(PY) bench/cold_start.py
+
+validate: $(VENV)/.installed
+	$(VENV)/bin/sam validate --lint
+
+build: $(VENV)/.installed
+	$(VENV)/bin/sam build
+
+clean:
+	rm -rf .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache

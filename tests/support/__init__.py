@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: sample events, images, AWS fixtures built from template.yaml."""

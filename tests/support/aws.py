@@ -1,0 +1,74 @@
+"""In-process moto with the resources of template.yaml, for unit tests (tables cannot drift from it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+
+# The environment unit tests run with; set before anything imports rendergate.
+UNIT_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "rendergate",
+    "RENDERGATE_MEDIA_BUCKET": "media-bucket",
+    "RENDERGATE_LIBRARY_BUCKET": "library-bucket",
+    "RENDERGATE_RUNS_TABLE": "RunsTable",
+    "RENDERGATE_ASSETS_TABLE": "AssetsTable",
+    "RENDERGATE_REVIEWS_TABLE": "ReviewsTable",
+    "RENDERGATE_AUDIT_TABLE": "PublisherAuditTable",
+    "RENDERGATE_IDEMPOTENCY_TABLE": "IdempotencyTable",
+    "RENDERGATE_EVENT_BUS": "rendergate-events",
+    "RENDERGATE_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:rendergate-pipeline",
+    "RENDERGATE_API_KEY": "unit-test-api-key",
+    "RENDERGATE_LINK_SIGNING_KEY": "unit-test-link-key",
+    "RENDERGATE_PUBLIC_BASE_URL": "https://api.example.test",
+    "RENDERGATE_MAX_UPLOAD_BYTES": "1048576",
+}
+
+
+def apply_unit_env() -> None:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ.update(UNIT_ENV)
+
+
+def create_resources() -> None:
+    """Create the tables (named by logical id) and buckets the unit tests use, from the template."""
+    dynamodb = boto3.client("dynamodb")
+    for logical_id, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        props = resource["Properties"]
+        spec: dict[str, Any] = {
+            "TableName": logical_id,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props["BillingMode"],
+        }
+        if "GlobalSecondaryIndexes" in props:
+            spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        dynamodb.create_table(**spec)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=UNIT_ENV["RENDERGATE_MEDIA_BUCKET"])
+    s3.create_bucket(Bucket=UNIT_ENV["RENDERGATE_LIBRARY_BUCKET"])
+    boto3.client("events").create_event_bus(Name=UNIT_ENV["RENDERGATE_EVENT_BUS"])
+    role = boto3.client("iam").create_role(
+        RoleName="pipeline",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    boto3.client("stepfunctions").create_state_machine(
+        name="rendergate-pipeline",
+        definition=(ROOT / "statemachines" / "pipeline.asl.json").read_text(),
+        roleArn=role,
+    )

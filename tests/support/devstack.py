@@ -1,0 +1,122 @@
+"""The local stack as a user runs it: `python -m devstack` in its own process, reached over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+LINK_SIGNING_KEY = "integration-link-signing-key"  # known to the tests, to sign links they craft
+TERMINAL = {"completed", "rejected", "failed", "cancelled", "expired"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_devstack(state_dir: Path, parameters: dict[str, str] | None = None) -> Iterator[DevStack]:
+    """Start the devstack on free ports and stop it afterwards."""
+    args = [sys.executable, "-m", "devstack", "--moto-port", str(free_port()), "--api-port", str(free_port())]
+    args += ["--state-dir", str(state_dir)]
+    for key, value in (parameters or {}).items():
+        args += ["--parameter", f"{key}={value}"]
+    # The stack's own settings come from the template, as in AWS; nothing leaks in from the test process.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RENDERGATE_", "AWS_", "POWERTOOLS_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers/common/python"), str(ROOT / "infra")])
+    env["RENDERGATE_LINK_SIGNING_KEY"] = LINK_SIGNING_KEY
+    log = (state_dir / "devstack.log").open("w")
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    state_file = state_dir / "stack.json"
+    try:
+        deadline = time.monotonic() + 90
+        while not state_file.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the devstack did not start:\n{(state_dir / 'devstack.log').read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield DevStack(json.loads(state_file.read_text()))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+class DevStack:
+    """A client of the running stack: its HTTP API, and moto for looking at what landed where."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.api_url: str = state["api_url"]
+        self.auth = {"Authorization": f"Bearer {state['api_key']}"}
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.state["moto_url"],
+            region_name=self.state["region"],
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106
+        )
+
+    def presign(self, filename: str, size: int, content_type: str = "image/png", **fields: Any) -> dict[str, Any]:
+        body = {"filename": filename, "content_type": content_type, "size": size, **fields}
+        answer = requests.post(f"{self.api_url}/uploads", json=body, headers=self.auth, timeout=10)
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    def upload(self, data: bytes, filename: str = "image.png", content_type: str = "image/png", **fields: Any) -> str:
+        """Presign and upload like a browser form would; return the run id."""
+        presigned = self.presign(filename, len(data), content_type, **fields)
+        if presigned["method"] == "PUT":
+            sent = requests.put(presigned["url"], data=data, headers=presigned["headers"], timeout=10)
+        else:
+            files = {"file": (filename, data, content_type)}
+            sent = requests.post(presigned["url"], data=presigned["fields"], files=files, timeout=10)
+        assert sent.status_code in (200, 204), sent.text
+        return str(presigned["run_id"])
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        answer = requests.get(f"{self.api_url}/runs/{run_id}", headers=self.auth, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def wait_for(self, run_id: str, *statuses: str, timeout: float = 45) -> dict[str, Any]:
+        """Poll the run until it reaches one of `statuses` (or any final status); fail on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(run_id)
+            if run["status"] in statuses or run["status"] in TERMINAL:
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id} stayed {run['status']}: {run}")
+            time.sleep(0.25)
+
+    def review_form(self, link: str) -> dict[str, str]:
+        """The hidden fields of the review page's form (the signed expiry)."""
+        page = requests.get(link, timeout=10)
+        assert page.status_code == 200, page.text
+        return dict(re.findall(r'name=(exp|sig) value="([^"]*)"', page.text))
+
+    def decide(self, link: str, **form: str) -> requests.Response:
+        return requests.post(link.split("?")[0], data={**self.review_form(link), **form}, timeout=10)
+
+    def executions(self) -> list[dict[str, Any]]:
+        sfn = self.aws("stepfunctions")
+        return list(sfn.list_executions(stateMachineArn=self.state["state_machine_arn"])["executions"])

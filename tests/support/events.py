@@ -1,0 +1,60 @@
+"""Sample events generated with `sam local generate-event`, loaded through one helper."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+
+
+def s3_put(bucket: str, raw_key: str, size: int = 1024) -> dict[str, Any]:
+    """An S3 ObjectCreated notification for `raw_key`, which must already be encoded as S3 encodes keys."""
+    event = load_event("s3_put")
+    record = event["Records"][0]
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    record["s3"]["object"]["key"] = raw_key
+    record["s3"]["object"]["size"] = size
+    return event
+
+
+def sqs_batch(*bodies: str) -> dict[str, Any]:
+    """An SQS event source batch carrying `bodies`, one record each, with distinct message ids."""
+    template = load_event("sqs_receive_message")["Records"][0]
+    records = []
+    for index, body in enumerate(bodies):
+        record = copy.deepcopy(template)
+        record["messageId"] = f"message-{index}"
+        record["body"] = body
+        records.append(record)
+    return {"Records": records}
+
+
+def http_request(
+    method: str,
+    path: str,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (2.0) event for one request."""
+    event = load_event("http_api_proxy")
+    event.pop("cookies", None)
+    event.pop("pathParameters", None)
+    event.pop("stageVariables", None)
+    event["routeKey"] = event["requestContext"]["routeKey"] = "$default"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["headers"] = {k.lower(): v for k, v in (headers or {}).items()}
+    event["queryStringParameters"] = query or {}
+    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    event["isBase64Encoded"] = False
+    event["body"] = body
+    return event

@@ -1,0 +1,49 @@
+"""Review links: HMAC over id and expiry; checked in constant time, signature before expiry."""
+
+import hashlib
+
+import pytest
+
+from rendergate.errors import LinkInvalid, ReviewExpired, Unauthorized
+from rendergate.signing import check_api_key, sign_link, verify_link
+
+KEY = b"k" * 32
+
+
+def test_a_signed_link_verifies_until_it_expires() -> None:
+    sig = sign_link(KEY, "abc", 2000)
+    assert verify_link(KEY, "abc", "2000", sig, now=1999) == 2000
+    with pytest.raises(ReviewExpired):
+        verify_link(KEY, "abc", "2000", sig, now=2000)
+
+
+@pytest.mark.parametrize(
+    ("review_id", "exp", "sig_for"),
+    [
+        ("abd", "2000", ("abc", 2000)),  # another review's signature
+        ("abc", "2999", ("abc", 2000)),  # a stretched expiry
+    ],
+)
+def test_tampered_links_are_invalid(review_id: str, exp: str, sig_for: tuple[str, int]) -> None:
+    with pytest.raises(LinkInvalid):
+        verify_link(KEY, review_id, exp, sign_link(KEY, *sig_for), now=1000)
+
+
+def test_a_link_signed_with_another_key_is_invalid_even_when_expired() -> None:
+    with pytest.raises(LinkInvalid):
+        verify_link(KEY, "abc", "10", sign_link(b"other", "abc", 10), now=1000)
+
+
+@pytest.mark.parametrize(("exp", "sig"), [(None, "x"), ("1", None), ("soon", "x"), ("", "")])
+def test_incomplete_links_are_invalid(exp: str | None, sig: str | None) -> None:
+    with pytest.raises(LinkInvalid):
+        verify_link(KEY, "abc", exp, sig, now=0)
+
+
+def test_api_key_bearer_check() -> None:
+    expected = hashlib.sha256(b"secret").hexdigest()
+    check_api_key("Bearer secret", expected)
+    check_api_key("bearer secret", expected)
+    for header in (None, "", "secret", "Basic secret", "Bearer ", "Bearer secreT"):
+        with pytest.raises(Unauthorized):
+            check_api_key(header, expected)
