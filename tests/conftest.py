@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from support.aws import apply_unit_env
 from support.devstack import DevStack, running_devstack
 

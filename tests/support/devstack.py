@@ -72,7 +72,7 @@ class DevStack:
             endpoint_url=self.state["moto_url"],
             region_name=self.state["region"],
             aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106
+            aws_secret_access_key="test",
         )
 
     def presign(self, filename: str, size: int, content_type: str = "image/png", **fields: Any) -> dict[str, Any]:

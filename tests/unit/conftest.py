@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
+
 from support.aws import create_resources
 
 

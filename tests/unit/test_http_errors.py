@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from support.events import http_request
 from support.functions import load_function
 

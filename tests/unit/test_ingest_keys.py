@@ -3,6 +3,7 @@
 from urllib.parse import quote, quote_plus
 
 import pytest
+
 from rendergate.ingest import decode_key
 
 KEYS = [

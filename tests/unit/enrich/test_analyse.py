@@ -8,9 +8,9 @@ import io
 import imagehash
 import pytest
 from PIL import Image
-from support.images import encoded, png
 
 from rendergate.enrich.analyse import Rejection, analyse
+from support.images import encoded, png
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
