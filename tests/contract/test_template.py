@@ -1,0 +1,126 @@
+"""template.yaml, the ASL and the handlers agree with each other, and SAM accepts and builds the template."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.aws import ROOT, TEMPLATE
+from support.functions import load_function
+
+ASL_PATH = ROOT / "statemachines" / "pipeline.asl.json"
+ASL_TEXT = ASL_PATH.read_text()
+AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.")
+FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+STATE_MACHINES = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::StateMachine"}
+BUDGET_BYTES = 80 * 1024 * 1024
+
+
+def sam(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("sam") or str(Path(sys.executable).parent / "sam")
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    return subprocess.run([executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)  # noqa: S603
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_imports_and_its_handler_exists(logical_id: str) -> None:
+    props = FUNCTIONS[logical_id]["Properties"]
+    folder = Path(props["CodeUri"]).name
+    module_name, attribute = props["Handler"].rsplit(".", 1)
+    assert module_name == "app"
+    module = load_function(folder)
+    assert callable(getattr(module, attribute))
+
+
+def test_every_asl_placeholder_has_a_substitution_and_none_is_unused() -> None:
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL_TEXT))
+    for resource in STATE_MACHINES.values():
+        substitutions = set(resource["Properties"]["DefinitionSubstitutions"])
+        assert placeholders == substitutions
+        assert resource["Properties"]["DefinitionUri"] == "statemachines/pipeline.asl.json"
+
+
+def _raised_names() -> set[str]:
+    names = set()
+    for path in (ROOT / "layers/common/python/rendergate").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+                elif isinstance(target, ast.Attribute):
+                    names.add(target.attr)
+    return names
+
+
+def _subclasses(name: str) -> set[str]:
+    """`name` and every class of the layer that derives from it (raising a subclass raises the name)."""
+    found = {name}
+    for module_path in (ROOT / "layers/common/python/rendergate").rglob("*.py"):
+        for node in ast.walk(ast.parse(module_path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(getattr(b, "id", None) in found for b in node.bases):
+                found.add(node.name)
+    return found
+
+
+def test_error_names_in_retry_and_catch_are_raised_somewhere() -> None:
+    asl = json.loads(ASL_TEXT)
+    names = set()
+    for state in asl["States"].values():
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            names.update(rule["ErrorEquals"])
+    ours = {n for n in names if not n.startswith(AWS_ERROR_PREFIXES)}
+    assert ours, "the ASL should retry our own transient error"
+    raised = _raised_names()
+    for name in ours:
+        assert raised & _subclasses(name), f"{name} is matched in the ASL but never raised"
+
+
+def test_every_task_retries_and_catches_and_the_review_has_a_timeout() -> None:
+    asl = json.loads(ASL_TEXT)
+    for name, state in asl["States"].items():
+        if state["Type"] == "Task":
+            assert state.get("Retry"), name
+            assert state.get("Catch"), name
+    review = asl["States"]["Review"]
+    assert review["Resource"].endswith(".waitForTaskToken")
+    assert "TimeoutSeconds" in review or "TimeoutSecondsPath" in review
+
+
+def test_no_policy_grants_every_action() -> None:
+    text = (ROOT / "template.yaml").read_text()
+    assert not re.search(r"Action:\s*['\"]?\*", text)
+    assert not re.search(r"Action:\s*\[[^\]]*['\"]\*['\"]", text)
+
+
+def test_sam_validate_lint() -> None:
+    result = sam("validate", "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_build_succeeds_within_the_size_budget(tmp_path: Path) -> None:
+    if shutil.which("python3.12") is None:
+        if os.environ.get("CI"):
+            pytest.fail("sam build needs python3.12 on PATH (the Makefile adds pyenv's)")
+        pytest.skip("no python3.12 on PATH for sam build")
+    build_dir = tmp_path / "build"
+    result = sam("build", "--build-dir", str(build_dir), "--template-file", str(ROOT / "template.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    def size(folder: Path) -> int:
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    layers = {"CommonLayer": size(build_dir / "CommonLayer"), "ImagingLayer": size(build_dir / "ImagingLayer")}
+    assert not (build_dir / "CommonLayer/python/botocore").exists(), "botocore comes with the runtime"
+    for logical_id, resource in FUNCTIONS.items():
+        attached = ["CommonLayer"] + [layer["Ref"] for layer in resource["Properties"].get("Layers", [])]
+        total = size(build_dir / logical_id) + sum(layers[name] for name in attached)
+        assert total <= BUDGET_BYTES, f"{logical_id}: {total / 1e6:.1f} MB with its layers"
