@@ -1,5 +1,5 @@
 """Cold import of every handler in template.yaml against `import boto3`, each in a fresh interpreter,
-all in the same run. Budget (DESIGN §7): the worst handler ≤ 1.7 × boto3.
+all in the same run. Budget (DESIGN §7): the worst handler at most 1.7 times boto3.
 
     python bench/cold_start.py [--repeat 7]
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -41,7 +42,7 @@ def test_upload_approve_publish(devstack: DevStack, bus_events: Any) -> None:
     assert len(asset["sha256"]) == 64 and len(asset["phash"]) == 16
     assert requests.get(asset["preview_url"], timeout=10).content == data
     assert run["review"]["status"] == "pending"
-    outbox = [json.loads(line) for line in open(devstack.state["outbox"], encoding="utf-8")]
+    outbox = [json.loads(line) for line in Path(devstack.state["outbox"]).read_text().splitlines()]
     assert run["review"]["url"] in [message["url"] for message in outbox]
 
     decided = devstack.decide(run["review"]["url"], **{f"asset-{asset['asset_id']}": "approve", "reviewer": "Alice"})
