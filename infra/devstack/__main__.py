@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     state = _state(stack, api.url, moto_url, api_key, link_key, args.state_dir)
     (args.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
+    (args.state_dir / "sam-local-env.json").write_text(json.dumps(_sam_local_env(stack, args.moto_port), indent=2))
     print(_banner(state), flush=True)
 
     stopped = threading.Event()
@@ -91,6 +92,13 @@ def _configure_functions(stack: Stack, state_dir: Path, api_url: str, api_key: s
     for name, value in secure.items():
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
     ssm.put_parameter(Name=merged["RENDERGATE_PUBLIC_BASE_URL_PARAM"], Value=api_url, Type="String", Overwrite=True)
+
+
+def _sam_local_env(stack: Stack, moto_port: int) -> dict[str, dict[str, str]]:
+    """`sam local invoke --env-vars` for every function: the stack's names, and moto as the endpoint."""
+    env = {name: str(value) for f in stack.functions.values() for name, value in f.environment.items()}
+    env["AWS_ENDPOINT_URL"] = f"http://host.docker.internal:{moto_port}"
+    return {"Parameters": env}
 
 
 def _state(
