@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PYTHONPATH := layers/common/python:infra:tests
 export SAM_CLI_TELEMETRY := 0
 # sam build needs python3.12 on PATH (the Lambda runtime); take pyenv's if the system has none.
-PY312_BIN := $(shell command -v python3.12 >/dev/null 2>&1 || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12*/bin 2>/dev/null | tail -n 1)
+PY312_BIN := $(shell python3.12 --version >/dev/null 2>&1 || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12*/bin 2>/dev/null | tail -n 1)
 export PATH := $(if $(PY312_BIN),$(PY312_BIN):,)$(PATH)
 
 .PHONY: run demo test lint unit integration contract e2e bench build validate browser clean
