@@ -20,7 +20,7 @@ def phash(image: Image.Image) -> str:
     """imagehash's phash: 32x32 greyscale (Lanczos), 2-D DCT-II, low 8x8 against their median, as hex."""
     size = HASH_SIZE * HIGHFREQ_FACTOR
     grey = image.convert("L").resize((size, size), Image.Resampling.LANCZOS)
-    pixels = list(grey.getdata())
+    pixels = list(grey.tobytes())  # mode L: one byte a pixel, row by row
     rows = [pixels[i * size : (i + 1) * size] for i in range(size)]
     basis = _dct_basis(size)
     # (B · X) for the first 8 rows of B, then (B · X) · Bᵀ for the first 8 columns.
