@@ -1,0 +1,42 @@
+"""`make demo APPROVE=1` against a running stack: upload, review link, decision, published location."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from support.devstack import ROOT, DevStack
+
+
+def test_demo_uploads_approves_and_prints_where_it_was_published(devstack: DevStack) -> None:
+    state_dir = Path(devstack.state["outbox"]).parent
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "devstack.demo", "--state-dir", str(state_dir), "--approve"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers/common/python'}", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("review link: http") for line in lines)
+    [published] = [line for line in lines if line.startswith("published: ")]
+    bucket, _, key = published.removeprefix("published: s3://").partition("/")
+    assert bucket == devstack.state["library_bucket"]
+    assert key == "library/demo-render/demo.png"
+    devstack.aws("s3").head_object(Bucket=bucket, Key=key)
+
+
+def test_demo_explains_when_no_stack_runs(tmp_path: Path) -> None:
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "devstack.demo", "--state-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers/common/python'}", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 1
+    assert "make run" in result.stderr
