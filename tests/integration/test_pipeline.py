@@ -40,7 +40,9 @@ def test_upload_approve_publish(devstack: DevStack, bus_events: Any) -> None:
     [asset] = run["assets"]
     assert (asset["format"], asset["width"], asset["height"], asset["bytes"]) == ("PNG", 160, 120, len(data))
     assert len(asset["sha256"]) == 64 and len(asset["phash"]) == 16
-    assert requests.get(asset["preview_url"], timeout=10).content == data
+    assert requests.get(asset["original_url"], timeout=10).content == data
+    assert requests.get(asset["preview_url"], timeout=10).content[8:12] == b"WEBP"
+    assert asset["selected"] and asset["duplicate"] is None and 0 < asset["score"] <= 100
     assert run["review"]["status"] == "pending"
     outbox = [json.loads(line) for line in Path(devstack.state["outbox"]).read_text().splitlines()]
     assert run["review"]["url"] in [message["url"] for message in outbox]
@@ -129,7 +131,7 @@ def test_a_file_that_is_not_an_image_fails_the_run_with_the_reason(devstack: Dev
     run = devstack.wait_for(run_id, "failed")
     assert run["status"] == "failed"
     assert run["error"]["name"] == "ImageRejected"
-    assert "not a PNG, JPEG or WebP image" in run["error"]["message"]
+    assert "not a PNG, JPEG, WebP or GIF image" in run["error"]["message"]
     [asset] = run["assets"]
     assert asset["status"] == "rejected"
     assert asset["rejection"]["code"] == "unsupported_type"

@@ -28,6 +28,8 @@ UNIT_ENV = {
     "RENDERGATE_REVIEWS_TABLE": "ReviewsTable",
     "RENDERGATE_AUDIT_TABLE": "PublisherAuditTable",
     "RENDERGATE_IDEMPOTENCY_TABLE": "IdempotencyTable",
+    "RENDERGATE_HASH_INDEX_TABLE": "HashIndexTable",
+    "RENDERGATE_COLLECTIONS_TABLE": "CollectionsTable",
     "RENDERGATE_EVENT_BUS": "rendergate-events",
     "RENDERGATE_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:rendergate-pipeline",
     "RENDERGATE_API_KEY": "unit-test-api-key",

@@ -22,3 +22,24 @@ def encoded(data: bytes, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     Image.open(io.BytesIO(data)).convert("RGB").save(buffer, fmt, **options)
     return buffer.getvalue()
+
+
+def photo(seed: int = 1, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    """A picture with structure at several scales (so hashes mean something), different per seed."""
+    import random
+
+    rng = random.Random(seed)
+    image = Image.new("RGB", size, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(14):
+        x, y = rng.randrange(size[0]), rng.randrange(size[1])
+        w, h = rng.randrange(20, size[0] // 2), rng.randrange(20, size[1] // 2)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x, y, x + w, y + h), fill=colour)
+    return image
+
+
+def save(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()

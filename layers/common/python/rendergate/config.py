@@ -20,6 +20,8 @@ class Settings:
     reviews_table: str
     audit_table: str
     idempotency_table: str
+    hash_index_table: str
+    collections_table: str
     event_bus: str
     state_machine_arn: str
     api_key: str
@@ -36,6 +38,11 @@ class Settings:
     library_public_base_url: str
     outbox_path: str
     s3_endpoint_url: str
+    max_pixels: int
+    max_frames: int
+    preferred_language: str
+    selection_limits: dict[str, int]
+    enrich_concurrency: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -52,6 +59,8 @@ class Settings:
             reviews_table=text("REVIEWS_TABLE", "rendergate-reviews"),
             audit_table=text("AUDIT_TABLE", "rendergate-publisher-audit"),
             idempotency_table=text("IDEMPOTENCY_TABLE", "rendergate-idempotency"),
+            hash_index_table=text("HASH_INDEX_TABLE", "rendergate-hash-index"),
+            collections_table=text("COLLECTIONS_TABLE", "rendergate-collections"),
             event_bus=text("EVENT_BUS", "default"),
             state_machine_arn=text("STATE_MACHINE_ARN"),
             api_key=text("API_KEY"),
@@ -68,7 +77,21 @@ class Settings:
             library_public_base_url=text("LIBRARY_PUBLIC_BASE_URL").rstrip("/"),
             outbox_path=text("OUTBOX_PATH"),
             s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "",
+            max_pixels=int(text("MAX_PIXELS", "40000000")),
+            max_frames=int(text("MAX_FRAMES", "1000")),
+            preferred_language=text("PREFERRED_LANGUAGE", "en"),
+            selection_limits=_limits(text("SELECTION_LIMITS")),
+            enrich_concurrency=max(1, int(text("ENRICH_CONCURRENCY", "4"))),
         )
+
+
+def _limits(spec: str) -> dict[str, int]:
+    """`poster=3,fanart=5`: overrides of the per-type selection limits."""
+    limits = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, count = item.partition("=")
+        limits[name.strip()] = int(count)
+    return limits
 
 
 @cache

@@ -12,13 +12,28 @@ from urllib.parse import unquote_plus
 
 from rendergate import executions, runs, storage
 from rendergate.config import settings
+from rendergate.enrich.score import PROFILES
 from rendergate.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from rendergate.observability import logger
 from rendergate.tables import Run
 
 INCOMING_PREFIX = "incoming/"
 CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp")
-UPLOAD_FIELDS = frozenset({"filename", "content_type", "size", "namespace", "title", "tags", "method", "auto_approve"})
+UPLOAD_FIELDS = frozenset(
+    {
+        "filename",
+        "content_type",
+        "size",
+        "namespace",
+        "title",
+        "tags",
+        "method",
+        "auto_approve",
+        "asset_type",
+        "language",
+    }
+)
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 OBJECT_NAMESPACE = uuid.UUID("6f1c2b9e-3d4a-5b6c-8d7e-9f0a1b2c3d4e")
@@ -40,6 +55,8 @@ def presign_upload(body: dict[str, Any]) -> dict[str, Any]:
             title=request["title"],
             tags=request["tags"],
             auto_approve=request["auto_approve"],
+            asset_type=request["asset_type"],
+            language=request["language"],
             upload_key=key,
             content_type=request["content_type"],
             declared_size=request["size"],
@@ -91,6 +108,12 @@ def _upload_request(body: dict[str, Any]) -> dict[str, Any]:
     auto_approve = body.get("auto_approve", False)
     if not isinstance(auto_approve, bool):
         raise BadRequest("auto_approve must be true or false")
+    asset_type = body.get("asset_type", "generic")
+    if asset_type not in PROFILES:
+        raise BadRequest(f"asset_type must be one of {', '.join(PROFILES)}")
+    language = body.get("language")
+    if language is not None and (not isinstance(language, str) or not LANGUAGE.match(language)):
+        raise BadRequest("language must be a language code such as 'en' or 'pt-BR'")
     return {
         "filename": safe_filename(body.get("filename")),
         "content_type": content_type,
@@ -100,6 +123,8 @@ def _upload_request(body: dict[str, Any]) -> dict[str, Any]:
         "title": title,
         "tags": tags,
         "auto_approve": auto_approve,
+        "asset_type": asset_type,
+        "language": language,
     }
 
 

@@ -15,6 +15,7 @@ figure img{max-width:100%;height:auto;display:block;margin-bottom:.5rem;backgrou
 figcaption{font-size:.85rem;color:#555} label{margin-right:1rem} .meta{color:#555}
 textarea,input[type=text]{width:100%;box-sizing:border-box;margin:.25rem 0 1rem}
 button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem} .problem{border-left:4px solid #c00;padding-left:1rem}
+.duplicate{color:#a40} .selection{font-weight:600}
 """
 
 
@@ -38,11 +39,25 @@ def _run_heading(run: Run) -> str:
 
 
 def _facts(asset: Asset) -> str:
-    return (
+    facts = (
         f"{escape(asset.filename)}<br>{escape(str(asset.format))} {asset.width} x {asset.height}, "
-        f"{asset.bytes} bytes<br>sha256 <code>{escape((asset.sha256 or '')[:16])}…</code> "
-        f"phash <code>{escape(asset.phash or '')}</code>"
+        f"{asset.bytes} bytes{', transparent' if asset.has_alpha else ''}"
+        f"{f', {asset.frames} frames' if (asset.frames or 1) > 1 else ''}"
+        f"<br>sha256 <code>{escape((asset.sha256 or '')[:16])}…</code> phash <code>{escape(asset.phash or '')}</code>"
+        f"<br>{escape(str(asset.asset_type))}, score {asset.score if asset.score is not None else '-'}: "
+        f"<span class=selection>{'selected' if asset.selected else 'not selected'}</span>"
+        f" <small>({escape(asset.selection_reason or '')})</small>"
     )
+    if asset.duplicate_of:
+        kind = (
+            "an exact copy"
+            if asset.duplicate_kind == "exact"
+            else f"a near-duplicate (distance {asset.duplicate_distance})"
+        )
+        facts += (
+            f"<br><strong class=duplicate>This is {kind} of asset <code>{escape(asset.duplicate_of)}</code></strong>"
+        )
+    return facts
 
 
 def review_form(
@@ -52,7 +67,7 @@ def review_form(
     for asset in assets:
         choices = "".join(
             f'<label><input type=radio name="asset-{escape(asset.asset_id)}" value="{value}"'
-            f"{' checked' if value == 'approve' else ''}> {value}</label>"
+            f"{' checked' if (value == 'approve') == bool(asset.selected) else ''}> {value}</label>"
             for value in ("approve", "reject")
         )
         figures.append(

@@ -132,4 +132,5 @@ def _assets(review: Review) -> list[Asset]:
 
 
 def _previews(assets: list[Asset]) -> dict[str, str]:
-    return {a.asset_id: storage.presign_get(a.bucket, a.key, expires_in=3600) for a in assets}
+    """The 512 px WebP previews (the original where an older row has none)."""
+    return {a.asset_id: storage.presign_get(a.bucket, a.thumb_key or a.key, expires_in=3600) for a in assets}

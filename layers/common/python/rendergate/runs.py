@@ -105,21 +105,42 @@ def asset_view(asset: Asset) -> dict[str, Any]:
         "asset_id": asset.asset_id,
         "key": asset.key,
         "status": asset.status,
+        "asset_type": asset.asset_type,
         "format": asset.format,
+        "mode": asset.mode,
         "width": asset.width,
         "height": asset.height,
+        "has_alpha": asset.has_alpha,
+        "frames": asset.frames,
         "bytes": asset.bytes,
         "sha256": asset.sha256,
         "phash": asset.phash,
+        "dhash": asset.dhash,
+        "score": asset.score,
+        "score_parts": asset.score_parts,
+        "selected": asset.selected,
+        "selection_reason": asset.selection_reason,
+        "duplicate": duplicate_view(asset),
+        "cache_key": asset.cache_key,
         "preview_url": None,
+        "original_url": None,
         "library_key": asset.library_key,
         "public_url": asset.public_url,
     }
     if asset.status == "rejected":
         view["rejection"] = {"code": asset.rejection_code, "reason": asset.rejection_reason}
     else:
-        view["preview_url"] = storage.presign_get(asset.bucket, asset.key)
+        view["original_url"] = storage.presign_get(asset.bucket, asset.key)
+        view["preview_url"] = (
+            storage.presign_get(asset.bucket, asset.thumb_key) if asset.thumb_key else view["original_url"]
+        )
     return view
+
+
+def duplicate_view(asset: Asset) -> dict[str, Any] | None:
+    if not asset.duplicate_of:
+        return None
+    return {"of": asset.duplicate_of, "kind": asset.duplicate_kind, "distance": asset.duplicate_distance}
 
 
 def review_view(review_id: str | None) -> dict[str, Any] | None:

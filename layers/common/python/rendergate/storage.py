@@ -63,6 +63,14 @@ def head(bucket: str, key: str) -> dict[str, Any]:
     return response
 
 
+def exists(bucket: str, key: str) -> bool:
+    try:
+        head(bucket, key)
+    except NotFound:
+        return False
+    return True
+
+
 def read(bucket: str, key: str) -> bytes:
     try:
         body: bytes = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()

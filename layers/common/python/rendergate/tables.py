@@ -50,6 +50,8 @@ class Run(Model):
     title = UnicodeAttribute(null=True)
     tags = ListAttribute[str](default=list)
     auto_approve = BooleanAttribute(default=False)
+    asset_type = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)
     upload_key = UnicodeAttribute(null=True)
     content_type = UnicodeAttribute(null=True)
     declared_size = NumberAttribute(null=True)
@@ -92,17 +94,64 @@ class Asset(Model):
     status = UnicodeAttribute()  # enriched | rejected | approved | published | discarded
     rejection_reason = UnicodeAttribute(null=True)
     rejection_code = UnicodeAttribute(null=True)
+    asset_type = UnicodeAttribute(default="generic")
+    provider = UnicodeAttribute(default="upload")
+    language = UnicodeAttribute(null=True)
     format = UnicodeAttribute(null=True)
+    mode = UnicodeAttribute(null=True)
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
+    has_alpha = BooleanAttribute(null=True)
+    frames = NumberAttribute(null=True)
     bytes = NumberAttribute(null=True)
     sha256 = UnicodeAttribute(null=True)
     phash = UnicodeAttribute(null=True)
+    dhash = UnicodeAttribute(null=True)
+    blank = BooleanAttribute(null=True)
+    thumb_key = UnicodeAttribute(null=True)
+    cache_key = UnicodeAttribute(null=True)
+    score = NumberAttribute(null=True)
+    score_parts = JSONAttribute(null=True)
+    selected = BooleanAttribute(null=True)
+    selection_reason = UnicodeAttribute(null=True)
+    duplicate_of = UnicodeAttribute(null=True)
+    duplicate_kind = UnicodeAttribute(null=True)  # exact | near
+    duplicate_distance = NumberAttribute(null=True)
     library_key = UnicodeAttribute(null=True)
     public_url = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(default=now_iso)
     by_run = AssetsByRun()
     by_sha256 = AssetsBySha256()
+
+
+class HashIndex(Model):
+    """Library-wide dedupe. `sha256#{type}#{sha}` claims a content (first asset wins, conditionally);
+    `phash#{type}#{band}#{bits}` lists the assets whose phash has those 16 bits in that band."""
+
+    class Meta:
+        table_name = _config.hash_index_table
+        region = _config.region
+
+    hash_key = UnicodeAttribute(hash_key=True)
+    asset_id = UnicodeAttribute(range_key=True)
+    run_id = UnicodeAttribute(null=True)
+    phash = UnicodeAttribute(null=True)
+    dhash = UnicodeAttribute(null=True)
+    cache_key = UnicodeAttribute(null=True)
+    owner = UnicodeAttribute(null=True)  # on a sha256 claim: the asset whose copy is stored
+    selected = BooleanAttribute(null=True)
+
+
+class Collection(Model):
+    """A library item (`{namespace}/{slug}`) and the asset types its owner locked against auto-selection."""
+
+    class Meta:
+        table_name = _config.collections_table
+        region = _config.region
+
+    collection_id = UnicodeAttribute(hash_key=True)
+    locked_types = ListAttribute[str](default=list)
+    updated_at = UnicodeAttribute(default=now_iso)
 
 
 class Review(Model):

@@ -1,35 +1,53 @@
-"""Enrich: analyse every object of a run once, record an Asset per object, reject what is not an image."""
+"""Enrich: analyse every object of a run (concurrently, in one invocation), dedupe against the whole
+library, score and select per asset type, and store previews and the selected copies.
+
+Each asset's row is its checkpoint: a retried or duplicated invocation reuses rows already analysed and
+selected, so it adds no second row, object or index entry.
+"""
 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from rendergate import runs, storage
-from rendergate.enrich.analyse import Analysis, analyse
+from rendergate import publish, runs, storage
+from rendergate.config import settings
+from rendergate.enrich import dedupe
+from rendergate.enrich.analyse import Analysis, analyse, declared_format
+from rendergate.enrich.score import PROFILES, Candidate, score
+from rendergate.enrich.select import select
 from rendergate.errors import ImageRejected, NotFound
 from rendergate.observability import logger
-from rendergate.tables import Asset, now_iso
+from rendergate.tables import Asset, Collection, Run, now_iso
 
 ASSET_NAMESPACE = uuid.UUID("0b7d6c1e-2f3a-4b5c-9d8e-7f6a5b4c3d2e")
+EXTENSION = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 
 
 def enrich_run(payload: dict[str, Any]) -> dict[str, Any]:
-    """Analyse the run's objects; return the ids of accepted assets. Raises ImageRejected if none is."""
-    run_id = payload["run_id"]
-    run = runs.get(run_id)
-    accepted: list[Asset] = []
-    rejected: list[Asset] = []
-    for ordinal, source in enumerate(payload["objects"]):
-        asset = _enrich_object(run_id, ordinal, source["bucket"], source["key"])
-        (accepted if asset.status != "rejected" else rejected).append(asset)
+    """Enrich the run's objects; return the accepted and selected asset ids. ImageRejected if none is accepted."""
+    run = runs.get(payload["run_id"])
+    sources = list(enumerate(payload["objects"]))
+    workers = max(1, min(settings().enrich_concurrency, len(sources)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        assets = list(pool.map(lambda item: _analysed(run, item[0], item[1]["bucket"], item[1]["key"]), sources))
+    accepted = [a for a in assets if a.status != "rejected"]
+    pending = [a for a in accepted if a.selected is None]  # rows a previous attempt did not finish
+    if pending:
+        _dedupe(pending)
+        _select(run, pending)
     runs.advance(run, "enriching")
     if not accepted:
-        reasons = "; ".join(f"{a.filename}: {a.rejection_reason}" for a in rejected)
+        reasons = "; ".join(f"{a.filename}: {a.rejection_reason}" for a in assets)
         raise ImageRejected(f"no acceptable image in this run ({reasons})")
-    return {"asset_ids": [a.asset_id for a in accepted], "rejected_ids": [a.asset_id for a in rejected]}
+    return {
+        "asset_ids": [a.asset_id for a in accepted],
+        "selected_ids": [a.asset_id for a in accepted if a.selected],
+        "rejected_ids": [a.asset_id for a in assets if a.status == "rejected"],
+    }
 
 
 def asset_id_for(run_id: str, key: str) -> str:
@@ -37,42 +55,158 @@ def asset_id_for(run_id: str, key: str) -> str:
     return uuid.uuid5(ASSET_NAMESPACE, f"{run_id}/{key}").hex
 
 
-def _enrich_object(run_id: str, ordinal: int, bucket: str, key: str) -> Asset:
-    asset_id = asset_id_for(run_id, key)
+def collection_id(run: Run, filename: str) -> str:
+    """The library item an asset belongs to: where publish puts it, `{namespace}/{slug}`."""
+    return "/".join(publish.library_path(run.namespace, run.title, filename).split("/")[:2])
+
+
+def _analysed(run: Run, ordinal: int, bucket: str, key: str) -> Asset:
+    asset_id = asset_id_for(run.run_id, key)
     try:
-        return _existing(asset_id)
+        existing = Asset.get(asset_id)
+        if existing.status != "pending":
+            return existing
     except DoesNotExist:
         pass
-    asset = Asset(asset_id, run_id=run_id, ordinal=ordinal, bucket=bucket, key=key, filename=key.rsplit("/", 1)[-1])
+    filename = key.rsplit("/", 1)[-1]
+    asset = Asset(
+        asset_id,
+        run_id=run.run_id,
+        ordinal=ordinal,
+        bucket=bucket,
+        key=key,
+        filename=filename,
+        status="pending",
+        asset_type=run.asset_type or ("render" if run.source == "render" else "generic"),
+        provider=run.source,
+        language=run.language,
+    )
+    config = settings()
+    declared = declared_format(run.content_type if key == run.upload_key else None, filename)
     try:
-        data = storage.read(bucket, key)
-        asset.bytes = len(data)
-        _record(asset, analyse(data))
+        analysis = analyse(storage.read(bucket, key), declared, config.max_pixels, config.max_frames)
     except ImageRejected as rejection:
-        asset.status = "rejected"
-        asset.rejection_code = getattr(rejection, "code", "rejected")
-        asset.rejection_reason = str(rejection)
-        logger.info("asset rejected", extra={"asset_id": asset_id, "reason": str(rejection)})
+        _reject(asset, getattr(rejection, "code", "rejected"), str(rejection))
     except NotFound as missing:
-        asset.status = "rejected"
-        asset.rejection_code = "missing"
-        asset.rejection_reason = str(missing)
+        _reject(asset, "missing", str(missing))
+    else:
+        _record(asset, analysis)
     asset.updated_at = now_iso()
     asset.save()
     return asset
 
 
-def _existing(asset_id: str) -> Asset:
-    asset = Asset.get(asset_id)
-    if asset.status in {"enriched", "rejected"} or asset.sha256:
-        return asset
-    raise DoesNotExist()
+def _reject(asset: Asset, code: str, reason: str) -> None:
+    asset.status = "rejected"
+    asset.rejection_code = code
+    asset.rejection_reason = reason
+    logger.info("asset rejected", extra={"asset_id": asset.asset_id, "code": code, "reason": reason})
 
 
 def _record(asset: Asset, analysis: Analysis) -> None:
+    thumb_key = f"thumbs/{analysis.sha256[:2]}/{analysis.sha256}.webp"
+    _write_once(asset.bucket, thumb_key, analysis.preview, "image/webp")
     asset.status = "enriched"
-    asset.format = analysis.format
-    asset.width = analysis.width
-    asset.height = analysis.height
-    asset.sha256 = analysis.sha256
-    asset.phash = analysis.phash
+    asset.thumb_key = thumb_key
+    for name in ("format", "mode", "width", "height", "has_alpha", "frames", "sha256", "phash", "dhash", "blank"):
+        setattr(asset, name, getattr(analysis, name))
+    asset.bytes = analysis.byte_count
+
+
+def _dedupe(assets: list[Asset]) -> None:
+    """Flag exact copies (a conditional claim on the sha256) and near-duplicates (the band index)."""
+    for asset in sorted(assets, key=lambda a: a.ordinal):
+        owner = dedupe.claim_content(asset.asset_type, asset.sha256, asset.asset_id, asset.run_id, _cache_key(asset))
+        if owner != asset.asset_id:
+            asset.duplicate_of, asset.duplicate_kind, asset.duplicate_distance = owner, "exact", 0
+        elif dedupe.indexable(asset.phash, bool(asset.blank)):
+            near = dedupe.find_near(asset.asset_type, asset.asset_id, asset.phash, asset.dhash)
+            if near is not None:
+                asset.duplicate_of, asset.duplicate_kind, asset.duplicate_distance = (
+                    near.asset_id,
+                    "near",
+                    near.distance,
+                )
+            # indexed now (unselected), so the next asset of this run sees it; refreshed after selection
+            dedupe.index(asset.asset_type, asset.asset_id, asset.run_id, asset.phash, asset.dhash, selected=False)
+
+
+def _select(run: Run, assets: list[Asset]) -> None:
+    """Score and select per type; store the selected copies content-addressed; save every row."""
+    config = settings()
+    limits = {name: profile.limit for name, profile in PROFILES.items()} | config.selection_limits
+    locked = _locked_types(collection_id(run, assets[0].filename))
+    candidates = {a.asset_id: _candidate(a) for a in assets}
+    scored = {asset_id: score(candidate, config.preferred_language) for asset_id, candidate in candidates.items()}
+    choices = select(
+        [(candidates[i], scored[i]) for i in candidates],
+        limits,
+        locked,
+        near_duplicate=_near,
+        already_selected=_duplicates_of_selected(assets),
+    )
+    for asset in assets:
+        choice = choices[asset.asset_id]
+        asset.score = scored[asset.asset_id].total
+        asset.score_parts = scored[asset.asset_id].parts
+        asset.selected = choice.selected
+        asset.selection_reason = choice.reason
+        if choice.selected:
+            asset.cache_key = _cache_key(asset)
+            if not storage.exists(asset.bucket, asset.cache_key):
+                storage.copy(asset.bucket, asset.key, asset.bucket, asset.cache_key, {"sha256": asset.sha256})
+        if asset.duplicate_kind != "exact" and dedupe.indexable(asset.phash, bool(asset.blank)):
+            dedupe.index(asset.asset_type, asset.asset_id, asset.run_id, asset.phash, asset.dhash, choice.selected)
+        asset.updated_at = now_iso()
+        asset.save()
+
+
+def _near(a: Candidate, b: Candidate) -> bool:
+    if a.phash is None or a.dhash is None or b.phash is None or b.dhash is None:
+        return False
+    return dedupe.is_near(a.phash, a.dhash, b.phash, b.dhash)
+
+
+def _candidate(asset: Asset) -> Candidate:
+    return Candidate(
+        asset_id=asset.asset_id,
+        asset_type=asset.asset_type if asset.asset_type in PROFILES else "generic",
+        width=int(asset.width or 0),
+        height=int(asset.height or 0),
+        has_alpha=bool(asset.has_alpha),
+        phash=asset.phash,
+        dhash=asset.dhash,
+        language=asset.language,
+        provider=asset.provider,
+    )
+
+
+def _duplicates_of_selected(assets: list[Asset]) -> dict[str, str]:
+    """Assets that duplicate a library asset which is already selected: they are not selected again."""
+    duplicates = {}
+    for asset in assets:
+        if asset.duplicate_of is None:
+            continue
+        try:
+            if Asset.get(asset.duplicate_of).selected:
+                duplicates[asset.asset_id] = asset.duplicate_of
+        except DoesNotExist:
+            continue
+    return duplicates
+
+
+def _locked_types(collection: str) -> set[str]:
+    try:
+        return set(Collection.get(collection).locked_types or [])
+    except DoesNotExist:
+        return set()
+
+
+def _cache_key(asset: Asset) -> str:
+    sha = str(asset.sha256)
+    return f"cache/{asset.asset_type}/{sha[:2]}/{sha}.{EXTENSION.get(str(asset.format), 'bin')}"
+
+
+def _write_once(bucket: str, key: str, body: bytes, content_type: str) -> None:
+    if not storage.exists(bucket, key):
+        storage.write(bucket, key, body, content_type)
