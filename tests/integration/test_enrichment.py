@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import requests
+
 from support.devstack import DevStack
 from support.images import photo, save
 
@@ -55,7 +56,9 @@ def test_locks_are_set_through_the_api_and_respected(devstack: DevStack) -> None
 def test_auto_approve_publishes_only_the_selected(devstack: DevStack) -> None:
     picture = photo(104, (800, 600))
     devstack.wait_for(devstack.upload(save(picture, "PNG"), "seen.png", title="Seen before"), "awaiting_review")
-    again = devstack.upload(save(picture, "WEBP", quality=70), "again.webp", content_type="image/webp", auto_approve=True)
+    again = devstack.upload(
+        save(picture, "WEBP", quality=70), "again.webp", content_type="image/webp", auto_approve=True
+    )
     run = devstack.wait_for(again, "rejected")
     assert run["status"] == "rejected"  # its only asset duplicates a selected one, so nothing was approved
     assert run["assets"][0]["status"] == "discarded"

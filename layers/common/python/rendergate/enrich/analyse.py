@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, ImageStat
@@ -38,6 +39,11 @@ OTHER_MAGIC = {
     b"%PDF": "PDF",
     b"\x00\x00\x01\x00": "ICO",
 }
+
+
+# Leaf work that overlaps the decode and the hashing where a second core exists: hashlib and Pillow's
+# encoders release the GIL. The tasks never wait on anything, so workers sharing this pool cannot deadlock.
+_overlap = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analyse")
 
 
 class Rejection(ImageRejected):
@@ -85,6 +91,7 @@ def analyse(
     fmt = sniff(data)
     if declared and declared != fmt:
         raise Rejection("type_mismatch", f"the file is {fmt} but was declared as {declared}")
+    digest = _overlap.submit(hashlib.sha256, data)
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as image:
             width, height = image.size
@@ -98,8 +105,10 @@ def analyse(
             image.load()
             oriented = _oriented(image)
             shrunk = _shrunk(oriented)
-            preview, preview_size = _webp(shrunk)
+            encoding = _overlap.submit(_webp, shrunk)
             hashable, small = (_flattened(oriented), _flattened(shrunk)) if has_alpha else (oriented, shrunk)
+            perceptual, difference = phash(hashable), dhash(small)
+            preview, preview_size = encoding.result()
             shown_width, shown_height = (height, width) if oriented is not image and _swaps(image) else (width, height)
             return Analysis(
                 format=fmt,
@@ -109,9 +118,9 @@ def analyse(
                 has_alpha=has_alpha,
                 frames=frames,
                 byte_count=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                phash=phash(hashable),
-                dhash=dhash(small),  # from the preview-size image: the 9x8 differences are the same
+                sha256=digest.result().hexdigest(),
+                phash=perceptual,
+                dhash=difference,  # from the preview-size image
                 blank=ImageStat.Stat(small.convert("L")).stddev[0] < BLANK_SPREAD,
                 preview=preview,
                 preview_width=preview_size[0],
