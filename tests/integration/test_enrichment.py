@@ -3,6 +3,7 @@ selection pre-checked for the reviewer, and collection locks through the API."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import requests
@@ -62,3 +63,32 @@ def test_auto_approve_publishes_only_the_selected(devstack: DevStack) -> None:
     run = devstack.wait_for(again, "rejected")
     assert run["status"] == "rejected"  # its only asset duplicates a selected one, so nothing was approved
     assert run["assets"][0]["status"] == "discarded"
+
+
+def test_state_transitions_do_not_grow_with_the_number_of_images(devstack: DevStack) -> None:
+    s3, sfn = devstack.aws("s3"), devstack.aws("stepfunctions")
+    histories = {}
+    for count in (1, 6):
+        run_id = devstack.presign(f"batch-{count}.png", 10, title=f"Batch of {count}")["run_id"]
+        objects = []
+        for i in range(count):
+            key = f"renders/{run_id}/{i}.png"
+            s3.put_object(Bucket=devstack.state["media_bucket"], Key=key, Body=save(photo(200 + 10 * count + i), "PNG"))
+            objects.append({"bucket": devstack.state["media_bucket"], "key": key})
+        execution = sfn.start_execution(
+            stateMachineArn=devstack.state["state_machine_arn"],
+            name=f"batch-{run_id}",
+            input=json.dumps(
+                {
+                    "run_id": run_id,
+                    "source": "upload",
+                    "objects": objects,
+                    "auto_approve": True,
+                    "review_timeout_seconds": 60,
+                }
+            ),
+        )["executionArn"]
+        assert devstack.wait_for(run_id, "completed")["status"] == "completed"
+        histories[count] = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
+        assert len(devstack.run(run_id)["published"]) == count
+    assert histories[1] == histories[6]
