@@ -63,9 +63,7 @@ def collection_id(run: Run, filename: str) -> str:
 def _analysed(run: Run, ordinal: int, bucket: str, key: str) -> Asset:
     asset_id = asset_id_for(run.run_id, key)
     try:
-        existing = Asset.get(asset_id)
-        if existing.status != "pending":
-            return existing
+        return Asset.get(asset_id)  # analysed by an earlier attempt: rows are saved only once analysed
     except DoesNotExist:
         pass
     filename = key.rsplit("/", 1)[-1]
@@ -76,7 +74,7 @@ def _analysed(run: Run, ordinal: int, bucket: str, key: str) -> Asset:
         bucket=bucket,
         key=key,
         filename=filename,
-        status="pending",
+        status="analysing",
         asset_type=run.asset_type or ("render" if run.source == "render" else "generic"),
         provider=run.source,
         language=run.language,
