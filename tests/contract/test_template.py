@@ -18,7 +18,7 @@ from support.functions import load_function
 
 ASL_PATH = ROOT / "statemachines" / "pipeline.asl.json"
 ASL_TEXT = ASL_PATH.read_text()
-AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.")
+AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.", "SQS.")
 FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 STATE_MACHINES = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::StateMachine"}
 BUDGET_BYTES = 80 * 1024 * 1024
