@@ -29,18 +29,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_devstack(state_dir: Path, parameters: dict[str, str] | None = None) -> Iterator[DevStack]:
-    """Start the devstack on free ports and stop it afterwards."""
+def running_devstack(
+    state_dir: Path, parameters: dict[str, str] | None = None, env: dict[str, str] | None = None
+) -> Iterator[DevStack]:
+    """Start the devstack on free ports (its CPU renderer too) and stop it afterwards."""
     args = [sys.executable, "-m", "devstack", "--moto-port", str(free_port()), "--api-port", str(free_port())]
+    args += ["--comfyui-port", "0"]
     args += ["--state-dir", str(state_dir)]
     for key, value in (parameters or {}).items():
         args += ["--parameter", f"{key}={value}"]
     # The stack's own settings come from the template, as in AWS; nothing leaks in from the test process.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RENDERGATE_", "AWS_", "POWERTOOLS_"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers/common/python"), str(ROOT / "infra")])
-    env["RENDERGATE_LINK_SIGNING_KEY"] = LINK_SIGNING_KEY
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RENDERGATE_", "AWS_", "POWERTOOLS_"))}
+    environment["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers/common/python"), str(ROOT / "infra")])
+    environment["RENDERGATE_LINK_SIGNING_KEY"] = LINK_SIGNING_KEY
+    environment.update(env or {})
     log = (state_dir / "devstack.log").open("w")
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    process = subprocess.Popen(args, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     state_file = state_dir / "stack.json"
     try:
         deadline = time.monotonic() + 90
