@@ -40,7 +40,7 @@ e2e: $(VENV)/.installed browser
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/common/python/rendergate infra/devstack
+	$(VENV)/bin/mypy layers/common/python/rendergate infra/devstack infra/workflows infra/runpod-worker/handler.py
 
 # Debian's chromium for the review-page tests (Playwright cannot download browsers here).
 browser:

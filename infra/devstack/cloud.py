@@ -93,6 +93,7 @@ def start_moto(port: int, host: str = "127.0.0.1") -> ThreadedMotoServer:
     logging.getLogger("moto").setLevel(logging.ERROR)
     os.environ["MOTO_PORT"] = str(port)  # moto's ASL interpreter calls services back on this port
     _forward_task_failure_cause()
+    _stop_executions_at_once()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     requests.post(f"http://{host}:{port}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
@@ -111,6 +112,34 @@ def _forward_task_failure_cause() -> None:
         return EmptyResult()
 
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+
+
+def _stop_executions_at_once() -> None:
+    """moto 5.2 marks a stopped execution ABORTED only once its current state ends (a task waiting for a
+    token wakes when its heartbeat or timeout passes), and that wake-up's error then turns it FAILED.
+    On AWS, StopExecution stops it at once and nothing runs afterwards; so here too."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    set_error = Environment.set_error
+
+    def set_error_unless_stopped(self: Environment, error: Any) -> None:
+        if not isinstance(self.program_state(), ProgramStopped):
+            set_error(self, error)
+
+    stop = Execution.stop
+
+    def stop_now(self: Execution, stop_date: Any, error: str | None, cause: str | None) -> None:
+        stop(self, stop_date=stop_date, error=error, cause=cause)
+        self.exec_status, self.stop_date = ExecutionStatus.ABORTED, stop_date
+        if self.exec_worker is not None and self.exec_worker.env is not None:
+            for endpoint in list(self.exec_worker.env.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()  # wake the waiting task, which now finds the program stopped
+
+    Environment.set_error = set_error_unless_stopped  # type: ignore[method-assign]
+    Execution.stop = stop_now  # type: ignore[method-assign]
 
 
 def client(service: str, endpoint_url: str) -> Any:

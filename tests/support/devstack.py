@@ -96,6 +96,23 @@ class DevStack:
         assert sent.status_code in (200, 204), sent.text
         return str(presigned["run_id"])
 
+    def render(self, **body: Any) -> dict[str, Any]:
+        """POST /runs; the 202 answer (run id, ETA, links)."""
+        answer = requests.post(f"{self.api_url}/runs", json=body, headers=self.auth, timeout=30)
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    def cancel(self, run_id: str) -> requests.Response:
+        return requests.post(f"{self.api_url}/runs/{run_id}/cancel", headers=self.auth, timeout=30)
+
+    def reconcile(self, *follow: str) -> dict[str, str]:
+        """Run the reconciler now, as its schedule would (or following `follow`), through Lambda's Invoke."""
+        payload = json.dumps({"follow": list(follow)} if follow else {"source": "aws.events"})
+        answer = self.aws("lambda").invoke(FunctionName=self.state["reconcile_function"], Payload=payload.encode())
+        result: dict[str, str] = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, result
+        return result
+
     def run(self, run_id: str) -> dict[str, Any]:
         answer = requests.get(f"{self.api_url}/runs/{run_id}", headers=self.auth, timeout=10)
         assert answer.status_code == 200, answer.text

@@ -23,7 +23,7 @@ from rendergate.tables import Run, now_iso
 
 FOLLOW_MARGIN_MS = 10_000
 FOLLOW_POLL_SECONDS = 1.0
-NOT_FOUND_GRACE_SECONDS = 30  # a job just submitted may not be visible to /status yet
+NOT_FOUND_GRACE_SECONDS = 30
 UNCERTAIN_SLACK_SECONDS = 300
 
 
@@ -50,8 +50,8 @@ def check(run: Run, progress: int | None = None) -> str:
             state.progress = max(state.progress or 0, progress)
         _still_running(run, state, backend)
         return state.status
-    if state.status == NOT_FOUND and _age(run.submitted_at) < NOT_FOUND_GRACE_SECONDS:
-        return "waiting"
+    if state.status == NOT_FOUND and run.checked_at is None and _age(run.submitted_at) < NOT_FOUND_GRACE_SECONDS:
+        return "waiting"  # never seen yet: a job just submitted may not be visible to /status
     return completion.settle(run, state, "reconciler")
 
 

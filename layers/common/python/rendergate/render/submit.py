@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
+
 from rendergate import backends, config, invoke, runs, signing, storage, workflows
 from rendergate.backends import NOT_FOUND, Submission, SubmitUncertain
 from rendergate.config import settings
@@ -21,9 +23,8 @@ UPLOAD_URL_SLACK_SECONDS = 600
 def start(task_token: str, run_id: str) -> dict[str, Any]:
     """Handle the Render task's invocation; the task then waits for its token."""
     run = runs.get(run_id)
-    if run.status in runs.FINAL:
-        return {"run_id": run_id, "status": run.status}  # cancelled while the task was being scheduled
-    runs.advance(run, "rendering")
+    if not runs.advance(run, "rendering") and runs.get(run_id).status != "rendering":
+        return {"run_id": run_id, "status": runs.get(run_id).status}  # cancelled before the task began
     run.update(actions=[Run.task_token.set(task_token), Run.updated_at.set(now_iso())])
     backend = backends.backend(run.backend or settings().render_backend)
     if run.job_id and backend.status(run.job_id).status != NOT_FOUND:
@@ -68,16 +69,21 @@ def _submit(run: Run, backend: backends.Backend) -> str | None:
     except RenderFailed as refused:
         run.update(actions=[Run.submit_state.set("refused"), Run.backend_error.set(str(refused)[:20000])])
         raise
-    run.update(
-        actions=[
-            Run.job_id.set(job_id),
-            Run.job_status.set(backends.IN_QUEUE),
-            Run.progress.set(0),
-            Run.submit_state.set("submitted"),
-            Run.submitted_at.set(now_iso()),
-            Run.updated_at.set(now_iso()),
-        ]
-    )
+    try:
+        run.update(
+            actions=[
+                Run.job_id.set(job_id),
+                Run.job_status.set(backends.IN_QUEUE),
+                Run.progress.set(0),
+                Run.submit_state.set("submitted"),
+                Run.submitted_at.set(now_iso()),
+                Run.updated_at.set(now_iso()),
+            ],
+            condition=Run.job_id.does_not_exist(),
+        )
+    except UpdateError as error:  # a fast job's webhook came first and adopted the job: keep what it found
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
     return job_id
 
 

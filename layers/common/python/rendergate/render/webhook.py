@@ -22,8 +22,9 @@ def receive(run_id: str, token: str, body: Any) -> dict[str, Any]:
     job_id = body["id"]
     run = runs.get(run_id)
     backend = backends.backend(run.backend or "runpod")
-    if run.job_id is None and run.submit_state == "uncertain" and backend.status(job_id).status != NOT_FOUND:
-        run = _adopt(run, job_id)  # the submit's answer was lost; this is the job it created
+    unrecorded = run.job_id is None and run.submit_state in ("sending", "uncertain")
+    if unrecorded and backend.status(job_id).status != NOT_FOUND:
+        run = _adopt(run, job_id)  # it finished before its submit's answer was recorded, or that answer was lost
     if run.job_id != job_id:
         logger.info("webhook for a job that is not the run's", extra={"run_id": run_id, "job_id": job_id})
         return {"run_id": run_id, "job_id": job_id, "outcome": "ignored"}
