@@ -153,6 +153,7 @@ def _state(
         "reconcile_function": env["RENDERGATE_RECONCILE_FUNCTION"],
         "outbox": str(state_dir / "outbox.jsonl"),
         "parameters": stack.parameters,
+        "schedules": [{"function": s.function_logical_id, "expression": s.expression} for s in stack.schedules],
     }
 
 
