@@ -133,12 +133,12 @@ def _wait(comfy: ComfyUI, prompt_id: str, progress: Progress) -> Any:
             else:
                 time.sleep(POLL_SECONDS)
                 percent = None
-            state = comfy.status(prompt_id)
-            if state.status not in ACTIVE:
-                return state
             if percent is not None and percent != reported:
                 reported = percent
                 progress({"percent": percent, "prompt_id": prompt_id})
+            state = comfy.status(prompt_id)
+            if state.status not in ACTIVE:
+                return state
     finally:
         if watcher is not None:
             watcher.close()

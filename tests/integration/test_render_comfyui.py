@@ -43,7 +43,12 @@ def test_a_render_is_enriched_reviewed_and_published_with_its_recipe(devstack: D
     run = devstack.wait_for(answer["run_id"], "awaiting_review")
     assert run["status"] == "awaiting_review"
     recipe = run["render"]
-    assert (recipe["workflow"], recipe["version"], recipe["sha256"], recipe["seed"]) == ("txt2img", "1.0.0", sha256, 1234)
+    assert (recipe["workflow"], recipe["version"], recipe["sha256"], recipe["seed"]) == (
+        "txt2img",
+        "1.0.0",
+        sha256,
+        1234,
+    )
     assert (recipe["job_status"], recipe["progress"], recipe["backend"]) == ("COMPLETED", 100, "comfyui")
     assert recipe["params"] == {"prompt": "a red fox in snow", "seed": 1234, **SMALL}
     assert recipe["graph"]["3"]["inputs"]["seed"] == 1234
@@ -51,7 +56,13 @@ def test_a_render_is_enriched_reviewed_and_published_with_its_recipe(devstack: D
     assert recipe["graph"]["5"]["inputs"]["batch_size"] == 2
     assert len(run["assets"]) == 2
     for index, asset in enumerate(sorted(run["assets"], key=lambda a: a["key"])):
-        assert asset["render"] == {"workflow": "txt2img", "version": "1.0.0", "sha256": sha256, "seed": 1234, "index": index}
+        assert asset["render"] == {
+            "workflow": "txt2img",
+            "version": "1.0.0",
+            "sha256": sha256,
+            "seed": 1234,
+            "index": index,
+        }
         assert (asset["width"], asset["height"], asset["status"]) == (128, 128, "enriched")
 
     assert devstack.decide(run["review"]["url"], all="approve", reviewer="Fox fan").status_code == 200
@@ -99,7 +110,9 @@ def test_an_unknown_checkpoint_fails_the_run_with_comfyuis_node_errors(devstack:
 def test_an_execution_error_fails_the_run_with_the_exception(devstack: DevStack) -> None:
     run = rendered(devstack, "failed", params={"prompt": "x", "model": "corrupt.safetensors"})
     assert (run["status"], run["error"]["name"]) == ("failed", "RenderFailed")
-    assert "safetensors_rust.SafetensorError: Error while deserializing header: HeaderTooLarge" in run["error"]["message"]
+    assert (
+        "safetensors_rust.SafetensorError: Error while deserializing header: HeaderTooLarge" in run["error"]["message"]
+    )
     assert "CheckpointLoaderSimple (node 4)" in run["error"]["message"]
 
 
@@ -157,6 +170,7 @@ def test_bad_render_requests_are_refused_naming_the_field(devstack: DevStack, bo
 def test_cancelling_a_render_stops_it_and_a_finished_run_cannot_be_cancelled(devstack: DevStack) -> None:
     busy = {"prompt": "slow", "width": 512, "height": 512, "steps": 150}
     run_id = devstack.render(workflow="txt2img", params=busy, count=8)["run_id"]
+
     def submitted() -> str:
         job_id = devstack.run(run_id)["render"]["job_id"]
         assert job_id
@@ -192,7 +206,9 @@ def test_failed_renders_are_listed_and_dead_lettered(devstack: DevStack) -> None
     sqs = devstack.aws("sqs")
     bodies = []
     for _ in range(5):
-        messages = sqs.receive_message(QueueUrl=devstack.state["render_dlq_url"], MaxNumberOfMessages=10, VisibilityTimeout=0)
+        messages = sqs.receive_message(
+            QueueUrl=devstack.state["render_dlq_url"], MaxNumberOfMessages=10, VisibilityTimeout=0
+        )
         bodies += [json.loads(m["Body"]) for m in messages.get("Messages", [])]
     assert run["run_id"] in {b["run_id"] for b in bodies}
 

@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from support.events import http_request
-from support.functions import load_function
-
-AUTH = {"Authorization": "Bearer unit-test-api-key"}
-
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 1000
-
-
-def call(function: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any):
-    handler = load_function(function).handler
-    raw = body if isinstance(body, str) or body is None else json.dumps(body)
-    response = handler(http_request(method, path, raw, headers, **kw), Context())
-    return response["statusCode"], json.loads(response["body"])
-
+from support.handlers import AUTH, call
 
 GOOD = {"filename": "a.png", "content_type": "image/png", "size": 10}
 
