@@ -7,12 +7,10 @@ import pytest
 from devstack.comfyui import CpuComfyUI
 from support.runpod import RunPodServer
 
-API_KEY = "runpod-unit-key"
-
 
 @pytest.fixture
 def runpod(renderer: CpuComfyUI) -> Iterator[RunPodServer]:
     """The RunPod-protocol test server; jobs it runs with our worker go to the CPU renderer."""
-    server = RunPodServer(API_KEY, renderer.url).start()
+    server = RunPodServer("runpod-unit-key", renderer.url).start()
     yield server
     server.stop()

@@ -8,7 +8,6 @@ import time
 
 import pytest
 import requests
-from conftest import API_KEY
 
 from rendergate.backends import COMPLETED, FAILED, IN_PROGRESS, NOT_FOUND, Submission, SubmitUncertain
 from rendergate.backends.runpod import RunPod, error_text, job_state, outputs
@@ -31,8 +30,8 @@ def submission(marker: str = "m", priority: str = "normal", images: dict[str, by
     )
 
 
-def adapter(runpod: RunPodServer, key: str = API_KEY) -> RunPod:
-    return RunPod(runpod.url, "endpoint-1", lambda: key)
+def adapter(runpod: RunPodServer, key: str | None = None) -> RunPod:
+    return RunPod(runpod.url, "endpoint-1", lambda: key or runpod.api_key)
 
 
 def test_a_submit_carries_the_graph_webhook_and_policy(runpod: RunPodServer) -> None:
@@ -55,8 +54,8 @@ def test_normal_and_high_priority_are_not_low_priority(runpod: RunPodServer) -> 
 
 def test_the_server_takes_the_key_bare_or_as_bearer_and_refuses_others(runpod: RunPodServer) -> None:
     health = f"{runpod.url}/endpoint-1/health"
-    assert requests.get(health, headers={"Authorization": API_KEY}, timeout=5).status_code == 200
-    assert requests.get(health, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5).status_code == 200
+    assert requests.get(health, headers={"Authorization": runpod.api_key}, timeout=5).status_code == 200
+    assert requests.get(health, headers={"Authorization": f"Bearer {runpod.api_key}"}, timeout=5).status_code == 200
     assert requests.get(health, headers={"Authorization": "Bearer wrong"}, timeout=5).status_code == 401
     with pytest.raises(RenderFailed, match="HTTP 401"):
         adapter(runpod, key="wrong").submit(submission())
@@ -87,7 +86,7 @@ def test_a_lost_answer_is_uncertain_and_never_resent(runpod: RunPodServer) -> No
 def test_an_unreachable_endpoint_is_transient(renderer: object) -> None:
     from support.devstack import free_port
 
-    unreachable = RunPod(f"http://127.0.0.1:{free_port()}/v2", "endpoint-1", lambda: API_KEY)
+    unreachable = RunPod(f"http://127.0.0.1:{free_port()}/v2", "endpoint-1", lambda: "key")
     with pytest.raises(TransientError, match="cannot be reached"):
         unreachable.submit(submission())
 
