@@ -133,3 +133,39 @@ def test_sam_build_succeeds_within_the_size_budget(tmp_path: Path) -> None:
         attached = ["CommonLayer"] + [layer["Ref"] for layer in resource["Properties"].get("Layers", [])]
         total = size(build_dir / logical_id) + sum(layers[name] for name in attached)
         assert total <= BUDGET_BYTES, f"{logical_id}: {total / 1e6:.1f} MB with its layers"
+
+
+def test_render_runs_go_through_a_render_task_that_waits_for_its_token() -> None:
+    asl = json.loads(ASL_TEXT)
+    route = asl["States"][asl["StartAt"]]
+    assert route["Type"] == "Choice" and route["Default"] == "Enrich"
+    assert [(c["Variable"], c["StringEquals"], c["Next"]) for c in route["Choices"]] == [("$.source", "render", "Render")]
+    render = asl["States"]["Render"]
+    assert render["Resource"].endswith(".waitForTaskToken")
+    assert {"HeartbeatSeconds", "HeartbeatSecondsPath"} & set(render)
+    assert {"TimeoutSeconds", "TimeoutSecondsPath"} & set(render)
+    use = asl["States"][render["Next"]]  # the rendered images become the objects Enrich reads
+    assert (use["ResultPath"], use["Next"]) == ("$.objects", "Enrich")
+    assert use["InputPath"].startswith(render["ResultPath"])
+    parked = asl["States"][render["Catch"][-1]["Next"]]
+    assert parked["Resource"].endswith("sqs:sendMessage") and parked["Next"] == "RecordFailure"
+
+
+def test_every_rendergate_variable_of_the_template_is_a_setting() -> None:
+    import dataclasses
+
+    from rendergate.config import Settings
+
+    fields = {field.name for field in dataclasses.fields(Settings)}
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    for name in variables:
+        if name.startswith("RENDERGATE_"):
+            assert name.removeprefix("RENDERGATE_").lower() in fields, name
+
+
+def test_the_worker_image_copies_files_that_exist() -> None:
+    dockerfile = (ROOT / "infra/runpod-worker/Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source

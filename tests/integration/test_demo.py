@@ -29,6 +29,39 @@ def test_demo_uploads_approves_and_prints_where_it_was_published(devstack: DevSt
     devstack.aws("s3").head_object(Bucket=bucket, Key=key)
 
 
+def test_the_render_demo_renders_approves_and_publishes(devstack: DevStack) -> None:
+    state_dir = Path(devstack.state["outbox"]).parent
+    result = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "devstack.demo",
+            "--state-dir",
+            str(state_dir),
+            "--render",
+            "--approve",
+            "--title",
+            "Demo lighthouse",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers/common/python'}", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("render run ") and "txt2img 1.0.0" in lines[0]
+    assert lines[1].startswith("seed ")
+    assert len([line for line in lines if line.startswith("asset renders/")]) == 2
+    published = [line.removeprefix("published: s3://") for line in lines if line.startswith("published: ")]
+    assert len(published) == 2
+    for location in published:
+        bucket, _, key = location.partition("/")
+        assert key.startswith("library/demo-lighthouse/txt2img-")
+        devstack.aws("s3").head_object(Bucket=bucket, Key=key)
+
+
 def test_demo_explains_when_no_stack_runs(tmp_path: Path) -> None:
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "devstack.demo", "--state-dir", str(tmp_path)],
