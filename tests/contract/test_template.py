@@ -139,7 +139,8 @@ def test_render_runs_go_through_a_render_task_that_waits_for_its_token() -> None
     asl = json.loads(ASL_TEXT)
     route = asl["States"][asl["StartAt"]]
     assert route["Type"] == "Choice" and route["Default"] == "Enrich"
-    assert [(c["Variable"], c["StringEquals"], c["Next"]) for c in route["Choices"]] == [("$.source", "render", "Render")]
+    choices = [(c["Variable"], c["StringEquals"], c["Next"]) for c in route["Choices"]]
+    assert choices == [("$.source", "render", "Render")]
     render = asl["States"]["Render"]
     assert render["Resource"].endswith(".waitForTaskToken")
     assert {"HeartbeatSeconds", "HeartbeatSecondsPath"} & set(render)
