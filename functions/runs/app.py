@@ -26,7 +26,7 @@ def get_run(run_id: str) -> dict[str, Any]:
 
 @app.post("/runs")
 def create_run() -> tuple[dict[str, Any], int]:
-    return render.request_run(json_body(app)), 202
+    return render.request_run(json_body(app), app.current_event.headers.get("idempotency-key")), 202
 
 
 @app.post("/runs/<run_id>/cancel")

@@ -139,3 +139,19 @@ def run_graph() -> dict[str, Any]:
     graph["3"]["inputs"]["steps"] = 100
     graph["5"]["inputs"].update(width=64, height=64)
     return graph
+
+
+def test_an_idempotency_key_makes_a_retried_request_the_same_run(aws: None) -> None:
+    headers = {**AUTH, "Idempotency-Key": "client-7f3a"}
+    first = call("runs", "POST", "/runs", BODY, headers)
+    again = call("runs", "POST", "/runs", BODY, headers)
+
+    assert first[0] == again[0] == 202
+    assert again[1] == first[1]  # the same run, seed and ETA: nothing is rendered twice
+    assert len(executions()) == 1
+    status, answer = call("runs", "POST", "/runs", {**BODY, "count": 2}, headers)
+    assert (status, answer["error"]) == (409, "Conflict")
+    assert "Idempotency-Key" in answer["message"]
+    assert call("runs", "POST", "/runs", BODY, {**AUTH, "Idempotency-Key": "has spaces"})[0] == 400
+    other = call("runs", "POST", "/runs", BODY, {**AUTH, "Idempotency-Key": "client-7f3b"})[1]
+    assert other["run_id"] != first[1]["run_id"]

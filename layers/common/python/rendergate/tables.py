@@ -76,6 +76,7 @@ class Run(Model):
     image_count = NumberAttribute(null=True)
     priority = UnicodeAttribute(null=True)
     eta_seconds = NumberAttribute(null=True)
+    request_sha256 = UnicodeAttribute(null=True)  # with an Idempotency-Key: the request it stands for
     backend = UnicodeAttribute(null=True)
     task_token = UnicodeAttribute(null=True)  # never leaves the backend
     submit_state = UnicodeAttribute(null=True)  # sending | submitted | uncertain

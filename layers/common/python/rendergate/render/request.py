@@ -3,7 +3,10 @@ deep, estimate when it will be done, start the pipeline) and `POST /runs/{id}/ca
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import re
 import time
 import uuid
 from typing import Any
@@ -21,15 +24,24 @@ PRIORITIES = ("low", "normal", "high")
 COLD_START_SECONDS = 45  # a serverless worker booting before it takes the first job
 HEALTH_MAX_AGE = 5.0
 CANCELLABLE = frozenset({"queued", "rendering", "enriching", "awaiting_review"})
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+IDEMPOTENCY_NAMESPACE = uuid.UUID("2a9c4e1f-6b3d-4f8a-9e2c-7d5b1a3c8e4f")
 
 _health: dict[str, tuple[float, backends.Health | None]] = {}
 
 
-def request_run(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate a render request, create the run and start its execution; answer with an ETA."""
+def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    """Validate a render request, create the run and start its execution; answer with an ETA.
+
+    With an Idempotency-Key the run id derives from it: the same request again answers with the run it
+    made (nothing is rendered twice); the key with a different request is a 409."""
     unknown = sorted(set(body) - REQUEST_FIELDS)
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    run_id = _run_id(idempotency_key)
+    if idempotency_key and (earlier := runs.find(run_id)) is not None:
+        return _repeated(earlier, fingerprint)
     workflow = workflows.load(body.get("workflow"), body.get("version"))
     count = _count(body)
     priority = body.get("priority", "normal")
@@ -40,7 +52,7 @@ def request_run(body: dict[str, Any]) -> dict[str, Any]:
     backend_name = settings().render_backend
     eta_seconds = estimate(backend_name, priority)
     run = Run(
-        uuid.uuid4().hex,
+        run_id,
         status="queued",
         source="render",
         **fields,
@@ -54,20 +66,27 @@ def request_run(body: dict[str, Any]) -> dict[str, Any]:
         priority=priority,
         eta_seconds=eta_seconds,
         backend=backend_name,
+        request_sha256=fingerprint,
     )
-    runs.create(run)
+    if not runs.create(run):  # the same key, sent twice at once
+        return _repeated(runs.get(run_id), fingerprint)
     try:
         executions.start(run.run_id, runs.pipeline_input(run, [], render=render_settings()))
     except Exception as error:
         runs.advance(run, "failed", error_name="TransientError", error_cause=f"the pipeline did not start: {error}")
         raise TransientError("the render pipeline could not be started; try again") from error
+    return accepted(run)
+
+
+def accepted(run: Run) -> dict[str, Any]:
+    """The 202 answer for a render run: its id and status, the ETA it was given, its recipe, its links."""
     base = config.public_base_url()
     return {
         "run_id": run.run_id,
-        "status": "queued",
-        "eta_seconds": eta_seconds,
-        "workflow": {"name": workflow.name, "version": workflow.version, "sha256": workflow.sha256},
-        "seed": prepared.seed,
+        "status": run.status,
+        "eta_seconds": None if run.eta_seconds is None else int(run.eta_seconds),
+        "workflow": {"name": run.workflow_name, "version": run.workflow_version, "sha256": run.workflow_sha256},
+        "seed": None if run.seed is None else int(run.seed),
         "links": {"self": f"{base}/runs/{run.run_id}", "cancel": f"{base}/runs/{run.run_id}/cancel"},
     }
 
@@ -112,6 +131,20 @@ def cancel_run(run_id: str) -> dict[str, Any]:
             logger.exception("cancelling the backend job failed", extra={"run_id": run_id, "job_id": run.job_id})
     executions.stop(run_id, cause="cancelled by the client")
     return {"run_id": run_id, "status": "cancelled"}
+
+
+def _run_id(idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise BadRequest("the Idempotency-Key header must be 1-200 printable characters without spaces")
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, idempotency_key).hex
+
+
+def _repeated(run: Run, fingerprint: str) -> dict[str, Any]:
+    if run.request_sha256 != fingerprint:
+        raise Conflict("this Idempotency-Key was already used for a different request")
+    return accepted(run)
 
 
 def _count(body: dict[str, Any]) -> int:
