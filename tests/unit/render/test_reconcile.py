@@ -4,30 +4,11 @@ and runs checked recently wait their turn unless they are followed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from devstack.comfyui import CpuComfyUI
 from support.runpod import Outcome, RunPodServer
-
-KEY = "reconcile-key"
-
-
-@pytest.fixture
-def runpod(aws: None, renderer: CpuComfyUI, settings: Callable[..., None]) -> Iterator[RunPodServer]:
-    server = RunPodServer(KEY, renderer.url).start()
-    settings(
-        RENDER_BACKEND="runpod",
-        RUNPOD_API_BASE=server.url,
-        RUNPOD_ENDPOINT_ID="e",
-        RUNPOD_API_KEY=KEY,
-        RECONCILE_POLL_SECONDS="0",
-    )
-    yield server
-    server.stop()
 
 
 def rendering_run(run_id: str, **fields: Any) -> Any:
@@ -55,7 +36,7 @@ def test_a_job_that_vanishes_after_it_was_seen_is_lost(runpod: RunPodServer) -> 
     from rendergate.tables import Run
 
     runpod.script("m", Outcome(queue_seconds=30))
-    job_id = RunPod(runpod.url, "e", lambda: KEY).submit(_submission())
+    job_id = RunPod(runpod.url, "e", lambda: runpod.api_key).submit(_submission())
     rendering_run("r1", job_id=job_id, submitted_at=ago(1))
     assert reconcile() == {"r1": "IN_QUEUE"}
     runpod.vanished.add(job_id)

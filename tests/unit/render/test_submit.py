@@ -11,6 +11,7 @@ from devstack.comfyui import CpuComfyUI
 from rendergate.errors import RenderFailed
 from support.functions import load_function
 from support.handlers import AUTH, Context, call
+from support.runpod import RunPodServer
 
 BODY = {"workflow": "txt2img", "params": {"prompt": "a cat", "width": 64, "height": 64, "steps": 2}}
 
@@ -56,3 +57,25 @@ def test_a_refused_workflow_fails_the_task_with_comfyuis_reason(aws: None, rende
         render_task(run_id, "token")
     run = Run.get(run_id)
     assert run.submit_state == "refused" and "missing.safetensors" in (run.backend_error or "")
+
+
+def test_a_submit_that_died_mid_request_is_not_resent_to_runpod(runpod: RunPodServer) -> None:
+    from rendergate.tables import Run
+
+    run_id = requested()
+    Run.get(run_id).update(actions=[Run.status.set("rendering"), Run.submit_state.set("sending")])
+    assert render_task(run_id, "token-2")["submitted"] is False
+    assert runpod.run_requests == []
+    assert Run.get(run_id).submit_state == "uncertain"  # the job's webhook or the reconciler settles it
+
+
+def test_a_runpod_submit_records_the_job_and_its_webhook(runpod: RunPodServer) -> None:
+    from rendergate.tables import Run
+
+    run_id = requested()
+    assert render_task(run_id, "token")["submitted"] is True
+    [job] = runpod.jobs.values()
+    run = Run.get(run_id)
+    assert (run.job_id, run.job_status, run.submit_state) == (job.id, "IN_QUEUE", "submitted")
+    assert job.webhook and job.webhook.startswith(f"https://api.example.test/webhooks/runpod/{run_id}/")
+    assert len(job.input["outputs"]) == 1 and f"renders/{run_id}/" in job.input["outputs"][0]

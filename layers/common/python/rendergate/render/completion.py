@@ -94,7 +94,7 @@ def _settle(run: Run, state: JobState) -> str:
             Run.updated_at.set(now_iso()),
         ]
     )
-    live = executions.succeed(run.task_token or "", {"objects": found, "job_id": state.job_id})
+    live = bool(run.task_token) and executions.succeed(run.task_token or "", {"objects": found, "job_id": state.job_id})
     events.emit(
         "render.completed.v1",
         subject=run.run_id,

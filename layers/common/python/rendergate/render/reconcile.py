@@ -64,8 +64,10 @@ def _checked(run: Run) -> str:
 
 
 def _follow(run_ids: list[str], remaining_ms: Callable[[], int], outcomes: dict[str, str]) -> None:
-    backend = backends.backend(settings().render_backend)
-    watcher = backend.watch() if hasattr(backend, "watch") else None
+    first = runs.find(run_ids[0])
+    backend = backends.backend((first.backend if first else None) or settings().render_backend)
+    watch = getattr(backend, "watch", None)  # ComfyUI's /ws; RunPod has no socket to watch
+    watcher = watch() if watch else None
     try:
         while run_ids and remaining_ms() > FOLLOW_MARGIN_MS:
             if watcher is not None:

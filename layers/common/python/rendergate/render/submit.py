@@ -29,8 +29,11 @@ def start(task_token: str, run_id: str) -> dict[str, Any]:
     backend = backends.backend(run.backend or settings().render_backend)
     if run.job_id and backend.status(run.job_id).status != NOT_FOUND:
         return {"run_id": run_id, "job_id": run.job_id, "submitted": False}  # a retried task: keep the job
-    if run.submit_state == "uncertain":
-        return {"run_id": run_id, "job_id": None, "submitted": False}  # the webhook or reconciler settles it
+    if run.submit_state == "uncertain" or (run.submit_state == "sending" and backend.name == "runpod"):
+        # an earlier attempt sent the job and never learnt its id (it may have died mid-request): RunPod
+        # cannot be asked by our id, so the job's webhook or the reconciler settles it, never a resend
+        run.update(actions=[Run.submit_state.set("uncertain"), Run.submitted_at.set(run.submitted_at or now_iso())])
+        return {"run_id": run_id, "job_id": None, "submitted": False}
     job_id = _submit(run, backend)
     if job_id and backend.name == "comfyui":
         _follow(run_id)
