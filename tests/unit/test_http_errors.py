@@ -50,3 +50,19 @@ def test_runs_lists_newest_first_with_a_cursor(aws: None) -> None:
     assert [r["run_id"] for r in first["runs"]] == created[::-1][:2]
     _, second = call("runs", "GET", "/runs", headers=AUTH, query={"limit": "2", "cursor": first["next_cursor"]})
     assert [r["run_id"] for r in second["runs"]] == created[:1]
+
+
+def test_runs_of_one_status_come_in_full_pages_newest_first(aws: None) -> None:
+    from rendergate.tables import Run
+
+    created = [call("presign", "POST", "/uploads", {**GOOD, "title": f"t{i}"}, AUTH)[1]["run_id"] for i in range(5)]
+    for run_id in created[:3]:
+        Run.get(run_id).update(actions=[Run.status.set("failed")])
+    _, first = call("runs", "GET", "/runs", headers=AUTH, query={"status": "failed", "limit": "2"})
+    assert [r["run_id"] for r in first["runs"]] == [created[2], created[1]]
+    _, second = call(
+        "runs", "GET", "/runs", headers=AUTH, query={"status": "failed", "limit": "2", "cursor": first["next_cursor"]}
+    )
+    assert [r["run_id"] for r in second["runs"]] == [created[0]]
+    mixed = call("runs", "GET", "/runs", headers=AUTH, query={"status": "queued", "cursor": first["next_cursor"]})
+    assert mixed[0] == 400

@@ -245,14 +245,12 @@ def list_runs(status: str | None, limit: int, cursor: str | None) -> dict[str, A
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
     if not 1 <= limit <= 100:
         raise BadRequest("limit must be between 1 and 100")
-    results = Run.by_created.query(
-        "runs",
-        scan_index_forward=False,
-        limit=limit,
-        filter_condition=(Run.status == status) if status else None,
-        last_evaluated_key=_decode_cursor(cursor),
-        page_size=limit,
-    )
+    start = _decode_cursor(cursor)
+    # one status: its own index, so a page is full whatever the mix of statuses; else every run
+    index, partition = (Run.by_status, status) if status else (Run.by_created, "runs")
+    if start is not None and start.get("status" if status else "listing") != {"S": partition}:
+        raise BadRequest("cursor is not one this API returned for this listing")
+    results = index.query(partition, scan_index_forward=False, limit=limit, last_evaluated_key=start, page_size=limit)
     items = [summary(run) for run in results]
     next_key = results.last_evaluated_key
     return {"runs": items, "next_cursor": _encode_cursor(next_key) if next_key else None}
