@@ -22,6 +22,7 @@ NOT_FOUND = "NOT_FOUND"  # the backend does not know the job (any more)
 ACTIVE = frozenset({IN_QUEUE, IN_PROGRESS})
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, TIMED_OUT})
 TIMEOUT = (3.05, 15)  # connect, read
+HEALTH_TIMEOUT = (2, 3)  # an ETA must not hold up POST /runs
 SUBMIT_ATTEMPTS = 4
 BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 8.0
@@ -127,14 +128,14 @@ def session() -> requests.Session:
     return requests.Session()
 
 
-def send(request: Callable[[], requests.Response], what: str) -> requests.Response:
+def send(request: Callable[[], requests.Response], what: str, attempts: int = SUBMIT_ATTEMPTS) -> requests.Response:
     """Send a request that is safe to repeat only when it certainly did not arrive or was refused as
     overloaded: 429 and 5xx answers, and connections never made, are retried with exponential backoff
     and full jitter (honouring Retry-After); a request sent without an answer raises SubmitUncertain."""
     import requests
 
-    for attempt in range(SUBMIT_ATTEMPTS):
-        last = attempt == SUBMIT_ATTEMPTS - 1
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
         try:
             response = request()
         except requests.RequestException as error:

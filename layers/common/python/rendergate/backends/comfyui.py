@@ -14,6 +14,7 @@ from rendergate.backends import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    HEALTH_TIMEOUT,
     IN_PROGRESS,
     IN_QUEUE,
     NOT_FOUND,
@@ -93,7 +94,7 @@ class ComfyUI:
             self._post("/interrupt", {"prompt_id": job_id})
 
     def health(self) -> Health:
-        queue = self._get("/queue")
+        queue = self._get("/queue", timeout=HEALTH_TIMEOUT, attempts=1)
         running = len(queue.get("queue_running", []))
         return Health(
             queued=len(queue.get("queue_pending", [])),
@@ -131,9 +132,9 @@ class ComfyUI:
         if response.status_code >= 400:
             raise RenderFailed(f"ComfyUI refused the source image {name}: HTTP {response.status_code}")
 
-    def _get(self, path: str) -> dict[str, Any]:
+    def _get(self, path: str, timeout: tuple[float, float] = TIMEOUT, attempts: int = 4) -> dict[str, Any]:
         url = f"{self.url}{path}"
-        response = send(lambda: session().get(url, timeout=TIMEOUT), f"ComfyUI {path}")
+        response = send(lambda: session().get(url, timeout=timeout), f"ComfyUI {path}", attempts)
         if response.status_code >= 400:
             raise TransientError(f"ComfyUI {path} answered HTTP {response.status_code}")
         body = response.json()

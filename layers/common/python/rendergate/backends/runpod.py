@@ -16,6 +16,7 @@ from typing import Any
 from rendergate.backends import (
     COMPLETED,
     FAILED,
+    HEALTH_TIMEOUT,
     IN_PROGRESS,
     NOT_FOUND,
     TIMEOUT,
@@ -82,7 +83,9 @@ class RunPod:
 
     def health(self) -> Health:
         url = f"{self.base}/health"
-        response = send(lambda: session().get(url, headers=self._headers(), timeout=TIMEOUT), "RunPod /health")
+        response = send(
+            lambda: session().get(url, headers=self._headers(), timeout=HEALTH_TIMEOUT), "RunPod /health", attempts=1
+        )
         if response.status_code >= 400:
             raise TransientError(f"RunPod /health answered HTTP {response.status_code}")
         body = response.json()
