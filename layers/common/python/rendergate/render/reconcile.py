@@ -55,9 +55,9 @@ def check(run: Run, progress: int | None = None) -> str:
     return completion.settle(run, state, "reconciler")
 
 
-def _checked(run: Run) -> str:
+def _checked(run: Run, progress: int | None = None) -> str:
     try:
-        return check(run)
+        return check(run, progress)
     except Exception:  # one backend hiccup must not stop the pass over the other runs
         logger.exception("reconciling a run failed", extra={"run_id": run.run_id})
         return "error"
@@ -80,20 +80,12 @@ def _follow(run_ids: list[str], remaining_ms: Callable[[], int], outcomes: dict[
                 if run is None or run.status != "rendering" or not run.job_id:
                     run_ids.remove(run_id)
                     continue
-                outcomes[run_id] = _checked_with(run, progress.get(run.job_id))
+                outcomes[run_id] = _checked(run, progress.get(run.job_id))
                 if outcomes[run_id] not in ACTIVE:
                     run_ids.remove(run_id)
     finally:
         if watcher is not None:
             watcher.close()
-
-
-def _checked_with(run: Run, progress: int | None) -> str:
-    try:
-        return check(run, progress)
-    except Exception:
-        logger.exception("following a run failed", extra={"run_id": run.run_id})
-        return "error"
 
 
 def _still_running(run: Run, state: JobState, backend: backends.Backend) -> None:

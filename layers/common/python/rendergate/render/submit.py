@@ -23,8 +23,8 @@ UPLOAD_URL_SLACK_SECONDS = 600
 def start(task_token: str, run_id: str) -> dict[str, Any]:
     """Handle the Render task's invocation; the task then waits for its token."""
     run = runs.get(run_id)
-    if not runs.advance(run, "rendering") and runs.get(run_id).status != "rendering":
-        return {"run_id": run_id, "status": runs.get(run_id).status}  # cancelled before the task began
+    if not runs.advance(run, "rendering") and (now := runs.get(run_id).status) != "rendering":
+        return {"run_id": run_id, "status": now}  # cancelled before the task began
     run.update(actions=[Run.task_token.set(task_token), Run.updated_at.set(now_iso())])
     backend = backends.backend(run.backend or settings().render_backend)
     if run.job_id and backend.status(run.job_id).status != NOT_FOUND:
