@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 PY312_BIN := $(shell python3.12 --version >/dev/null 2>&1 || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12*/bin 2>/dev/null | tail -n 1)
 export PATH := $(if $(PY312_BIN),$(PY312_BIN):,)$(PATH)
 
-.PHONY: run demo test lint unit integration contract e2e bench build validate browser clean
+.PHONY: run demo test lint unit integration contract e2e bench build validate browser clean seed-workflows
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/imaging/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,7 +20,12 @@ run: $(VENV)/.installed
 	$(PY) -m devstack
 
 demo: $(VENV)/.installed
-	$(PY) -m devstack.demo $(if $(APPROVE),--approve,)$(if $(REJECT),--reject,)
+	$(PY) -m devstack.demo $(if $(RENDER),--render ,)$(if $(APPROVE),--approve,)$(if $(REJECT),--reject,)
+
+# the workflow registry of a deployed stack (the local stack seeds its own): make seed-workflows STACK=rendergate-prod
+STACK ?= rendergate-dev
+seed-workflows: $(VENV)/.installed
+	$(PY) -m workflows.seed --stack-name $(STACK)
 
 test: $(VENV)/.installed browser lint
 	$(PY) -m pytest
@@ -40,7 +45,7 @@ e2e: $(VENV)/.installed browser
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/common/python/rendergate infra/devstack
+	$(VENV)/bin/mypy layers/common/python/rendergate infra/devstack infra/workflows infra/runpod-worker/handler.py
 
 # Debian's chromium for the review-page tests (Playwright cannot download browsers here).
 browser:

@@ -2,8 +2,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rendergate import runs
-from rendergate.api import http_app
+from rendergate import render, runs
+from rendergate.api import http_app, json_body
 from rendergate.errors import BadRequest
 from rendergate.observability import logger
 
@@ -22,6 +22,16 @@ def list_runs() -> dict[str, Any]:
 @app.get("/runs/<run_id>")
 def get_run(run_id: str) -> dict[str, Any]:
     return runs.view(runs.get(run_id))
+
+
+@app.post("/runs")
+def create_run() -> tuple[dict[str, Any], int]:
+    return render.request_run(json_body(app), app.current_event.headers.get("idempotency-key")), 202
+
+
+@app.post("/runs/<run_id>/cancel")
+def cancel_run(run_id: str) -> dict[str, Any]:
+    return render.cancel_run(run_id)
 
 
 @logger.inject_lambda_context

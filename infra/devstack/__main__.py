@@ -13,10 +13,14 @@ import threading
 import warnings
 from pathlib import Path
 
+from workflows.seed import seed
+
 from devstack.cloud import REGION, ROOT, Stack, client, deploy, start_moto
+from devstack.comfyui import CpuComfyUI
 from devstack.httpapi import LocalHttpApi
 from devstack.lambdas import LocalLambda
 from devstack.poller import QueuePoller
+from devstack.scheduler import Scheduler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--moto-port", type=int, default=4566)
     parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--comfyui-port", type=int, default=8188, help="the CPU renderer (0: any free port)")
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
     parser.add_argument(
         "--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override"
@@ -32,12 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     parameters = dict(p.split("=", 1) for p in args.parameter)
     if "RENDERGATE_AUTO_APPROVE" in os.environ:  # the one setting worth taking from the shell
         parameters.setdefault("AutoApprove", os.environ["RENDERGATE_AUTO_APPROVE"].lower())
+    renderer = None
+    if "ComfyUiUrl" not in parameters:  # locally, renders go to the CPU renderer unless told otherwise
+        renderer = CpuComfyUI(args.host, args.comfyui_port).start()
+        parameters["ComfyUiUrl"] = renderer.url
+        parameters.setdefault("RenderBackend", "comfyui")
 
     warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
     args.state_dir.mkdir(parents=True, exist_ok=True)
     moto_url = f"http://{args.host}:{args.moto_port}"
     api_key = os.environ.pop("RENDERGATE_API_KEY", "") or secrets.token_urlsafe(24)
     link_key = os.environ.pop("RENDERGATE_LINK_SIGNING_KEY", "") or secrets.token_urlsafe(32)
+    runpod_key = os.environ.pop("RENDERGATE_RUNPOD_API_KEY", "") or "devstack-runpod-api-key"
+    webhook_secret = os.environ.pop("RENDERGATE_WEBHOOK_SECRET", "") or secrets.token_urlsafe(32)
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "devstack",
@@ -53,12 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     local = LocalLambda(stack)
     local.install()
     api = LocalHttpApi(stack, local, args.host, args.api_port)
-    _configure_functions(stack, args.state_dir, api.url, api_key, link_key)
+    _configure_functions(stack, args.state_dir, api.url, api_key, link_key, runpod_key, webhook_secret)
+    seed(client("s3", stack.endpoint_url), os.environ["RENDERGATE_MEDIA_BUCKET"])
     poller = QueuePoller(stack, local)
     poller.start()
+    scheduler = Scheduler(stack, local)
+    scheduler.start()
     api.start()
 
     state = _state(stack, api.url, moto_url, api_key, link_key, args.state_dir)
+    state["webhook_secret"] = webhook_secret
     (args.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
     (args.state_dir / "sam-local-env.json").write_text(json.dumps(_sam_local_env(stack, args.moto_port), indent=2))
     print(_banner(state), flush=True)
@@ -67,13 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
+    scheduler.stop()
     poller.stop()
     api.stop()
+    if renderer is not None:
+        renderer.stop()
     server.stop()
     return 0
 
 
-def _configure_functions(stack: Stack, state_dir: Path, api_url: str, api_key: str, link_key: str) -> None:
+def _configure_functions(
+    stack: Stack, state_dir: Path, api_url: str, api_key: str, link_key: str, runpod_key: str, webhook_secret: str
+) -> None:
     """One process hosts every function, so their environments must agree; secrets go to SSM as in AWS."""
     merged: dict[str, str] = {}
     for function in stack.functions.values():
@@ -88,6 +109,8 @@ def _configure_functions(stack: Stack, state_dir: Path, api_url: str, api_key: s
     secure = {
         merged["RENDERGATE_API_KEY_HASH_PARAM"]: hashlib.sha256(api_key.encode()).hexdigest(),
         merged["RENDERGATE_LINK_SIGNING_KEY_PARAM"]: link_key,
+        merged["RENDERGATE_RUNPOD_API_KEY_PARAM"]: runpod_key,
+        merged["RENDERGATE_WEBHOOK_SECRET_PARAM"]: webhook_secret,
     }
     for name, value in secure.items():
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
@@ -118,27 +141,35 @@ def _state(
             "assets": env["RENDERGATE_ASSETS_TABLE"],
             "reviews": env["RENDERGATE_REVIEWS_TABLE"],
             "audit": env["RENDERGATE_AUDIT_TABLE"],
+            "render_events": env["RENDERGATE_RENDER_EVENTS_TABLE"],
         },
         "event_bus": env["RENDERGATE_EVENT_BUS"],
         "state_machine_arn": stack.state_machine_arn,
         "ingest_queue_url": stack.resources["IngestQueue"],
         "ingest_dlq_url": stack.resources["IngestDeadLetterQueue"],
+        "render_dlq_url": stack.resources["RenderDeadLetterQueue"],
+        "render_backend": env["RENDERGATE_RENDER_BACKEND"],
+        "comfyui_url": env["RENDERGATE_COMFYUI_URL"],
+        "reconcile_function": env["RENDERGATE_RECONCILE_FUNCTION"],
         "outbox": str(state_dir / "outbox.jsonl"),
         "parameters": stack.parameters,
+        "schedules": [{"function": s.function_logical_id, "expression": s.expression} for s in stack.schedules],
     }
 
 
 def _banner(state: dict[str, object]) -> str:
+    renders = state["comfyui_url"] if state["render_backend"] == "comfyui" else "RunPod"
     return "\n".join(
         [
             "rendergate devstack ready",
-            f"  HTTP API      {state['api_url']}   (POST /uploads, GET /runs, /reviews/...)",
+            f"  HTTP API      {state['api_url']}   (POST /uploads, POST /runs, GET /runs, /reviews/...)",
             f"  AWS (moto)    {state['moto_url']}   (AWS_ENDPOINT_URL for aws-cli, boto3, sam local)",
             f"  API key       {state['api_key']}",
+            f"  renders       {state['render_backend']} at {renders}",
             f"  media bucket  {state['media_bucket']}",
             f"  library       {state['library_bucket']}",
             f"  review links  appended to {state['outbox']}",
-            "  try: make demo    stop: Ctrl-C",
+            "  try: make demo  (or make demo RENDER=1)    stop: Ctrl-C",
         ]
     )
 

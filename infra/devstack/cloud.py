@@ -55,6 +55,17 @@ class Function:
     code_dir: Path
     handler: str
     environment: dict[str, str]
+    timeout: int = 3
+
+
+@dataclass
+class Schedule:
+    """A function EventBridge (or EventBridge Scheduler) invokes on a schedule, as deployed."""
+
+    rule_arn: str
+    expression: str
+    function_logical_id: str
+    payload: dict[str, Any] | None = None
 
 
 @dataclass
@@ -69,6 +80,7 @@ class Stack:
     state_machine_arn: str
     parameters: dict[str, str]
     outputs: dict[str, str] = field(default_factory=dict)
+    schedules: list[Schedule] = field(default_factory=list)
 
     def function_by_name(self, name_or_arn: str) -> Function | None:
         name = name_or_arn.split(":function:")[-1].split(":")[0]
@@ -80,10 +92,54 @@ def start_moto(port: int, host: str = "127.0.0.1") -> ThreadedMotoServer:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("moto").setLevel(logging.ERROR)
     os.environ["MOTO_PORT"] = str(port)  # moto's ASL interpreter calls services back on this port
+    _forward_task_failure_cause()
+    _stop_executions_at_once()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     requests.post(f"http://{host}:{port}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
     return server
+
+
+def _forward_task_failure_cause() -> None:
+    """moto 5.2's SendTaskFailure handler drops `cause` (its backend takes it); AWS keeps it for Catch."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: StepFunctionResponse) -> EmptyResult:
+        self.stepfunction_backend.send_task_failure(  # type: ignore[call-arg]
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+
+
+def _stop_executions_at_once() -> None:
+    """moto 5.2 marks a stopped execution ABORTED only once its current state ends (a task waiting for a
+    token wakes when its heartbeat or timeout passes), and that wake-up's error then turns it FAILED.
+    On AWS, StopExecution stops it at once and nothing runs afterwards; so here too."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    set_error = Environment.set_error
+
+    def set_error_unless_stopped(self: Environment, error: Any) -> None:
+        if not isinstance(self.program_state(), ProgramStopped):
+            set_error(self, error)
+
+    stop = Execution.stop
+
+    def stop_now(self: Execution, stop_date: Any, error: str | None, cause: str | None) -> None:
+        stop(self, stop_date=stop_date, error=error, cause=cause)
+        self.exec_status, self.stop_date = ExecutionStatus.ABORTED, stop_date
+        if self.exec_worker is not None and self.exec_worker.env is not None:
+            for endpoint in list(self.exec_worker.env.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()  # wake the waiting task, which now finds the program stopped
+
+    Environment.set_error = set_error_unless_stopped  # type: ignore[method-assign]
+    Execution.stop = stop_now  # type: ignore[method-assign]
 
 
 def client(service: str, endpoint_url: str) -> Any:
@@ -127,6 +183,7 @@ def deploy(endpoint_url: str, stack_name: str = "rendergate", parameters: dict[s
     _apply_bucket_notifications(notifications, resources, endpoint_url)
     functions = _functions(cfn_template, resources, code_dirs, endpoint_url)
     state_machine_arn = _create_state_machine(cfn_template, resources, functions, endpoint_url)
+    schedules = _schedules(cfn_template, resources, functions, endpoint_url)
     return Stack(
         name=stack_name,
         endpoint_url=endpoint_url,
@@ -136,6 +193,7 @@ def deploy(endpoint_url: str, stack_name: str = "rendergate", parameters: dict[s
         state_machine_arn=state_machine_arn,
         parameters=parameters,
         outputs=outputs,
+        schedules=schedules,
     )
 
 
@@ -218,8 +276,36 @@ def _functions(
             code_dir=code_dirs[logical_id],
             handler=config["Handler"],
             environment=config.get("Environment", {}).get("Variables", {}),
+            timeout=int(config.get("Timeout", 3)),
         )
     return functions
+
+
+def _schedules(
+    cfn_template: dict[str, Any], resources: dict[str, str], functions: dict[str, Function], endpoint_url: str
+) -> list[Schedule]:
+    """The template's Schedule events: EventBridge rules read back from the deployed stack (so parameters
+    and intrinsics are resolved), and EventBridge Scheduler schedules from the translated template."""
+    events = client("events", endpoint_url)
+    by_arn = {f.arn: f.logical_id for f in functions.values()}
+    found = []
+    for logical_id, resource in cfn_template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in props:
+            name = resources[logical_id].split("/")[-1]
+            rule = events.describe_rule(Name=name)
+            for target in events.list_targets_by_rule(Rule=name)["Targets"]:
+                if target["Arn"] in by_arn:
+                    payload = json.loads(target["Input"]) if target.get("Input") else None
+                    found.append(Schedule(rule["Arn"], rule["ScheduleExpression"], by_arn[target["Arn"]], payload))
+        elif resource["Type"] == "AWS::Scheduler::Schedule":
+            target = props["Target"]
+            arn = target["Arn"]
+            function_logical_id = arn["Fn::GetAtt"][0] if isinstance(arn, dict) else by_arn.get(arn)
+            if function_logical_id in functions:
+                payload = json.loads(target["Input"]) if isinstance(target.get("Input"), str) else None
+                found.append(Schedule(logical_id, str(props["ScheduleExpression"]), function_logical_id, payload))
+    return found
 
 
 def _routes(cfn_template: dict[str, Any]) -> list[Route]:

@@ -1,5 +1,6 @@
-"""`python -m devstack.demo`: upload a sample image through the API, print the review link, and with
---approve (or --reject) post the decision and print where the image was published."""
+"""`python -m devstack.demo`: upload a sample image through the API (or, with --render, ask for a render
+from the workflow registry), print the review link, and with --approve (or --reject) post the decision
+and print where the images were published."""
 
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ def upload(state: dict[str, Any], data: bytes, filename: str, **fields: Any) -> 
     return dict(presigned)
 
 
+def render(state: dict[str, Any], prompt: str, count: int, title: str) -> dict[str, Any]:
+    """Ask for `count` images of `prompt` from the registry's txt2img workflow, as any client would."""
+    headers = {"Authorization": f"Bearer {state['api_key']}"}
+    body = {
+        "workflow": "txt2img",
+        "params": {"prompt": prompt, "width": 512, "height": 512, "steps": 20},
+        "count": count,
+        "title": title,
+        "tags": ["demo", "render"],
+    }
+    answer = requests.post(f"{state['api_url']}/runs", json=body, headers=headers, timeout=30)
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
 def wait_for(state: dict[str, Any], run_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {state['api_key']}"}
     deadline = time.monotonic() + timeout
@@ -60,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     decision.add_argument("--approve", action="store_true")
     decision.add_argument("--reject", action="store_true")
     parser.add_argument("--title", default="Demo render")
+    parser.add_argument("--render", action="store_true", help="render images instead of uploading one")
+    parser.add_argument("--prompt", default="a lighthouse on a cliff at dawn, oil painting")
+    parser.add_argument("--count", type=int, default=2)
     args = parser.parse_args(argv)
     state_file = args.state_dir / "stack.json"
     if not state_file.exists():
@@ -67,13 +86,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     state = json.loads(state_file.read_text())
 
-    presigned = upload(state, sample_png(int(time.time()) % 97), "demo.png", title=args.title, tags=["demo"])
-    print(f"uploaded run {presigned['run_id']} to {presigned['key']}")
-    run = wait_for(state, presigned["run_id"], {"awaiting_review", "failed", "completed"})
+    if args.render:
+        asked = render(state, args.prompt, args.count, args.title)
+        run_id = asked["run_id"]
+        workflow = asked["workflow"]
+        print(f"render run {run_id}: {workflow['name']} {workflow['version']} (sha256 {workflow['sha256'][:12]}…)")
+        print(f"seed {asked['seed']}, eta {asked['eta_seconds']} s")
+    else:
+        presigned = upload(state, sample_png(int(time.time()) % 97), "demo.png", title=args.title, tags=["demo"])
+        run_id = presigned["run_id"]
+        print(f"uploaded run {run_id} to {presigned['key']}")
+    run = wait_for(state, run_id, {"awaiting_review", "failed", "completed"}, timeout=120)
     if run["status"] != "awaiting_review":
         print(json.dumps(run, indent=2))
         return 1
     link = run["review"]["url"]
+    for asset in run["assets"]:
+        print(f"asset {asset['key']}: {asset['width']}x{asset['height']} sha256 {str(asset['sha256'])[:12]}…")
     print(f"review link: {link}")
     if not (args.approve or args.reject):
         return 0
@@ -82,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     choice = "approve" if args.approve else "reject"
     answer = requests.post(link.split("?")[0], data={**form, "all": choice, "reviewer": "demo"}, timeout=10)
     print(f"decision posted: {answer.status_code}")
-    run = wait_for(state, presigned["run_id"], {"completed", "rejected", "failed"})
+    run = wait_for(state, run_id, {"completed", "rejected", "failed"})
     print(f"run {run['run_id']} is {run['status']}")
     for item in run["published"]:
         print(f"published: s3://{item['library_bucket']}/{item['library_key']}")

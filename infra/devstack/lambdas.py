@@ -57,7 +57,7 @@ class LocalLambda:
     def invoke(self, function: Function, event: Any) -> Any:
         """Run the handler; raise FunctionError with Lambda's error shape if it raises."""
         handler = self._handler(function)
-        context = Context(function.name, function.arn)
+        context = Context(function.name, function.arn, timeout_seconds=function.timeout)
         try:
             return handler(event, context)
         except Exception as error:  # the same boundary Lambda's runtime draws

@@ -18,7 +18,7 @@ from support.functions import load_function
 
 ASL_PATH = ROOT / "statemachines" / "pipeline.asl.json"
 ASL_TEXT = ASL_PATH.read_text()
-AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.")
+AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.", "SQS.")
 FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 STATE_MACHINES = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::StateMachine"}
 BUDGET_BYTES = 80 * 1024 * 1024
@@ -133,3 +133,72 @@ def test_sam_build_succeeds_within_the_size_budget(tmp_path: Path) -> None:
         attached = ["CommonLayer"] + [layer["Ref"] for layer in resource["Properties"].get("Layers", [])]
         total = size(build_dir / logical_id) + sum(layers[name] for name in attached)
         assert total <= BUDGET_BYTES, f"{logical_id}: {total / 1e6:.1f} MB with its layers"
+
+
+def test_render_runs_go_through_a_render_task_that_waits_for_its_token() -> None:
+    asl = json.loads(ASL_TEXT)
+    route = asl["States"][asl["StartAt"]]
+    assert route["Type"] == "Choice" and route["Default"] == "Enrich"
+    choices = [(c["Variable"], c["StringEquals"], c["Next"]) for c in route["Choices"]]
+    assert choices == [("$.source", "render", "Render")]
+    render = asl["States"]["Render"]
+    assert render["Resource"].endswith(".waitForTaskToken")
+    assert {"HeartbeatSeconds", "HeartbeatSecondsPath"} & set(render)
+    assert {"TimeoutSeconds", "TimeoutSecondsPath"} & set(render)
+    use = asl["States"][render["Next"]]  # the rendered images become the objects Enrich reads
+    assert (use["ResultPath"], use["Next"]) == ("$.objects", "Enrich")
+    assert use["InputPath"].startswith(render["ResultPath"])
+    parked = asl["States"][render["Catch"][-1]["Next"]]
+    assert parked["Resource"].endswith("sqs:sendMessage") and parked["Next"] == "RecordFailure"
+
+
+def test_every_rendergate_variable_of_the_template_is_a_setting() -> None:
+    import dataclasses
+
+    from rendergate.config import Settings
+
+    fields = {field.name for field in dataclasses.fields(Settings)}
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    for name in variables:
+        if name.startswith("RENDERGATE_"):
+            assert name.removeprefix("RENDERGATE_").lower() in fields, name
+
+
+def test_the_worker_image_copies_files_that_exist() -> None:
+    dockerfile = (ROOT / "infra/runpod-worker/Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source
+
+
+# What only the imaging layer carries, and what no Lambda function may import at all.
+IMAGING_ONLY = ("PIL", "numpy")
+NEVER_IN_LAMBDA = ("runpod", "scipy", "imagehash")
+BLOCKED_IMPORT = """
+import importlib.abc, importlib.util, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError(f"{{name}} is not in this function's layers")
+        return None
+sys.meta_path.insert(0, Block())
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+assert callable(module.{attribute})
+"""
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_imports_with_only_its_own_layers(logical_id: str) -> None:
+    props = FUNCTIONS[logical_id]["Properties"]
+    layers = [layer["Ref"] for layer in props.get("Layers", [])]
+    blocked = set(NEVER_IN_LAMBDA) | (set() if "ImagingLayer" in layers else set(IMAGING_ONLY))
+    module_name, attribute = props["Handler"].rsplit(".", 1)
+    code = BLOCKED_IMPORT.format(
+        blocked=blocked, path=str(ROOT / props["CodeUri"] / f"{module_name}.py"), attribute=attribute
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers/common/python")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)  # noqa: S603
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,18 +32,6 @@ def bus_events(devstack: DevStack) -> Callable[[], list[dict[str, Any]]]:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     return drain
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10) -> Any:
-    """Retry `check` until it stops raising AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`make demo APPROVE=1` against a running stack: upload, review link, decision, published location."""
+"""`make demo` against a running stack: upload (or render), review link, decision, published location."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ from pathlib import Path
 from support.devstack import ROOT, DevStack
 
 
-def test_demo_uploads_approves_and_prints_where_it_was_published(devstack: DevStack) -> None:
-    state_dir = Path(devstack.state["outbox"]).parent
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "devstack.demo", "--state-dir", str(state_dir), "--approve"],
+def demo(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m devstack.demo` as `make demo` runs it, in a clean environment."""
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "devstack.demo", "--state-dir", str(state_dir), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         env={"PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers/common/python'}", "PATH": "/usr/bin:/bin"},
     )
+
+
+def test_demo_uploads_approves_and_prints_where_it_was_published(devstack: DevStack) -> None:
+    result = demo(Path(devstack.state["outbox"]).parent, "--approve")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith("review link: http") for line in lines)
@@ -29,14 +33,22 @@ def test_demo_uploads_approves_and_prints_where_it_was_published(devstack: DevSt
     devstack.aws("s3").head_object(Bucket=bucket, Key=key)
 
 
+def test_the_render_demo_renders_approves_and_publishes(devstack: DevStack) -> None:
+    result = demo(Path(devstack.state["outbox"]).parent, "--render", "--approve", "--title", "Demo lighthouse")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("render run ") and "txt2img 1.0.0" in lines[0]
+    assert lines[1].startswith("seed ")
+    assert len([line for line in lines if line.startswith("asset renders/")]) == 2
+    published = [line.removeprefix("published: s3://") for line in lines if line.startswith("published: ")]
+    assert len(published) == 2
+    for location in published:
+        bucket, _, key = location.partition("/")
+        assert key.startswith("library/demo-lighthouse/txt2img-")
+        devstack.aws("s3").head_object(Bucket=bucket, Key=key)
+
+
 def test_demo_explains_when_no_stack_runs(tmp_path: Path) -> None:
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "devstack.demo", "--state-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers/common/python'}", "PATH": "/usr/bin:/bin"},
-    )
+    result = demo(tmp_path)
     assert result.returncode == 1
     assert "make run" in result.stderr

@@ -9,12 +9,12 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import requests
-from conftest import eventually
 
 from rendergate.signing import sign_link
 from support.devstack import LINK_SIGNING_KEY, DevStack
 from support.events import s3_put
 from support.images import png
+from support.waiting import eventually
 
 
 def audit_rows(devstack: DevStack, run_id: str) -> list[dict[str, Any]]:

@@ -36,6 +36,11 @@ UNIT_ENV = {
     "RENDERGATE_LINK_SIGNING_KEY": "unit-test-link-key",
     "RENDERGATE_PUBLIC_BASE_URL": "https://api.example.test",
     "RENDERGATE_MAX_UPLOAD_BYTES": "1048576",
+    "RENDERGATE_RENDER_EVENTS_TABLE": "RenderEventsTable",
+    "RENDERGATE_RENDER_BACKEND": "comfyui",
+    "RENDERGATE_COMFYUI_URL": "http://127.0.0.1:9",  # nothing listens: tests that need one start a renderer
+    "RENDERGATE_RUNPOD_API_KEY": "unit-test-runpod-key",
+    "RENDERGATE_WEBHOOK_SECRET": "unit-test-webhook-secret",
 }
 
 
@@ -69,6 +74,9 @@ def create_resources() -> None:
         RoleName="pipeline",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )["Role"]["Arn"]
+    from workflows.seed import seed
+
+    seed(s3, UNIT_ENV["RENDERGATE_MEDIA_BUCKET"])
     boto3.client("stepfunctions").create_state_machine(
         name="rendergate-pipeline",
         definition=(ROOT / "statemachines" / "pipeline.asl.json").read_text(),

@@ -29,18 +29,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_devstack(state_dir: Path, parameters: dict[str, str] | None = None) -> Iterator[DevStack]:
-    """Start the devstack on free ports and stop it afterwards."""
+def running_devstack(
+    state_dir: Path, parameters: dict[str, str] | None = None, env: dict[str, str] | None = None
+) -> Iterator[DevStack]:
+    """Start the devstack on free ports (its CPU renderer too) and stop it afterwards."""
     args = [sys.executable, "-m", "devstack", "--moto-port", str(free_port()), "--api-port", str(free_port())]
+    args += ["--comfyui-port", "0"]
     args += ["--state-dir", str(state_dir)]
     for key, value in (parameters or {}).items():
         args += ["--parameter", f"{key}={value}"]
     # The stack's own settings come from the template, as in AWS; nothing leaks in from the test process.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RENDERGATE_", "AWS_", "POWERTOOLS_"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers/common/python"), str(ROOT / "infra")])
-    env["RENDERGATE_LINK_SIGNING_KEY"] = LINK_SIGNING_KEY
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RENDERGATE_", "AWS_", "POWERTOOLS_"))}
+    environment["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers/common/python"), str(ROOT / "infra")])
+    environment["RENDERGATE_LINK_SIGNING_KEY"] = LINK_SIGNING_KEY
+    environment.update(env or {})
     log = (state_dir / "devstack.log").open("w")
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    process = subprocess.Popen(args, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     state_file = state_dir / "stack.json"
     try:
         deadline = time.monotonic() + 90
@@ -91,6 +95,23 @@ class DevStack:
             sent = requests.post(presigned["url"], data=presigned["fields"], files=files, timeout=10)
         assert sent.status_code in (200, 204), sent.text
         return str(presigned["run_id"])
+
+    def render(self, **body: Any) -> dict[str, Any]:
+        """POST /runs; the 202 answer (run id, ETA, links)."""
+        answer = requests.post(f"{self.api_url}/runs", json=body, headers=self.auth, timeout=30)
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    def cancel(self, run_id: str) -> requests.Response:
+        return requests.post(f"{self.api_url}/runs/{run_id}/cancel", headers=self.auth, timeout=30)
+
+    def reconcile(self, *follow: str) -> dict[str, str]:
+        """Run the reconciler now, as its schedule would (or following `follow`), through Lambda's Invoke."""
+        payload = json.dumps({"follow": list(follow)} if follow else {"source": "aws.events"})
+        answer = self.aws("lambda").invoke(FunctionName=self.state["reconcile_function"], Payload=payload.encode())
+        result: dict[str, str] = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, result
+        return result
 
     def run(self, run_id: str) -> dict[str, Any]:
         answer = requests.get(f"{self.api_url}/runs/{run_id}", headers=self.auth, timeout=10)

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from moto import mock_aws
 
 from support.aws import create_resources
+
+if TYPE_CHECKING:
+    from devstack.comfyui import CpuComfyUI
 
 
 @pytest.fixture
@@ -22,10 +26,40 @@ def aws() -> Iterator[None]:
 
 
 def _reset_clients() -> None:
-    from rendergate import events, executions, storage
-    from rendergate.tables import Asset, PublisherAudit, Review, Run
+    from rendergate import backends, events, executions, invoke, storage, workflows
+    from rendergate.render import request
+    from rendergate.tables import Asset, PublisherAudit, RenderEvent, Review, Run
 
-    for adapter in (storage._s3, events._events, executions._sfn):
+    for adapter in (storage._s3, events._events, executions._sfn, invoke._lambda, backends.backend):
         adapter.cache_clear()
-    for model in (Run, Asset, Review, PublisherAudit):
+    for model in (Run, Asset, Review, PublisherAudit, RenderEvent):
         model._connection = None
+    workflows._verified.clear()
+    workflows._index = None
+    request._health.clear()
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Change settings for one test: `settings(COMFYUI_URL=...)` sets RENDERGATE_COMFYUI_URL."""
+    from rendergate import config
+
+    def change(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"RENDERGATE_{name}", value)
+        config.settings.cache_clear()
+        _reset_clients()
+
+    yield change
+    config.settings.cache_clear()
+
+
+@pytest.fixture
+def renderer(settings: Callable[..., None]) -> Iterator[CpuComfyUI]:
+    """The CPU ComfyUI renderer on loopback, configured as the render backend."""
+    from devstack.comfyui import CpuComfyUI
+
+    running = CpuComfyUI(port=0, step_seconds=0.001).start()
+    settings(COMFYUI_URL=running.url, RENDER_BACKEND="comfyui")
+    yield running
+    running.stop()

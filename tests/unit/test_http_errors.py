@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from support.events import http_request
-from support.functions import load_function
-
-AUTH = {"Authorization": "Bearer unit-test-api-key"}
-
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 1000
-
-
-def call(function: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any):
-    handler = load_function(function).handler
-    raw = body if isinstance(body, str) or body is None else json.dumps(body)
-    response = handler(http_request(method, path, raw, headers, **kw), Context())
-    return response["statusCode"], json.loads(response["body"])
-
+from support.handlers import AUTH, call
 
 GOOD = {"filename": "a.png", "content_type": "image/png", "size": 10}
 
@@ -72,3 +50,19 @@ def test_runs_lists_newest_first_with_a_cursor(aws: None) -> None:
     assert [r["run_id"] for r in first["runs"]] == created[::-1][:2]
     _, second = call("runs", "GET", "/runs", headers=AUTH, query={"limit": "2", "cursor": first["next_cursor"]})
     assert [r["run_id"] for r in second["runs"]] == created[:1]
+
+
+def test_runs_of_one_status_come_in_full_pages_newest_first(aws: None) -> None:
+    from rendergate.tables import Run
+
+    created = [call("presign", "POST", "/uploads", {**GOOD, "title": f"t{i}"}, AUTH)[1]["run_id"] for i in range(5)]
+    for run_id in created[:3]:
+        Run.get(run_id).update(actions=[Run.status.set("failed")])
+    _, first = call("runs", "GET", "/runs", headers=AUTH, query={"status": "failed", "limit": "2"})
+    assert [r["run_id"] for r in first["runs"]] == [created[2], created[1]]
+    _, second = call(
+        "runs", "GET", "/runs", headers=AUTH, query={"status": "failed", "limit": "2", "cursor": first["next_cursor"]}
+    )
+    assert [r["run_id"] for r in second["runs"]] == [created[0]]
+    mixed = call("runs", "GET", "/runs", headers=AUTH, query={"status": "queued", "cursor": first["next_cursor"]})
+    assert mixed[0] == 400

@@ -7,10 +7,10 @@ import json
 from urllib.parse import quote_plus
 
 import boto3
-from test_http_errors import Context
 
 from support.events import load_event, s3_put, sqs_batch
 from support.functions import load_function
+from support.handlers import Context
 
 
 def executions() -> list[dict]:

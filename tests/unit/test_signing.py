@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from rendergate.errors import LinkInvalid, ReviewExpired, Unauthorized
-from rendergate.signing import check_api_key, sign_link, verify_link
+from rendergate.signing import check_api_key, sign_link, verify_link, verify_webhook_token, webhook_token
 
 KEY = b"k" * 32
 
@@ -47,3 +47,24 @@ def test_api_key_bearer_check() -> None:
     for header in (None, "", "secret", "Basic secret", "Bearer ", "Bearer secreT"):
         with pytest.raises(Unauthorized):
             check_api_key(header, expected)
+
+
+def test_a_webhook_token_belongs_to_one_run_and_one_key() -> None:
+    token = webhook_token(KEY, "run-1")
+    verify_webhook_token(KEY, "run-1", token)
+    assert webhook_token(KEY, "run-1") == token
+    for run_id, presented in (("run-2", token), ("run-1", webhook_token(b"other", "run-1")), ("run-1", token[:-1])):
+        with pytest.raises(LinkInvalid):
+            verify_webhook_token(KEY, run_id, presented)
+
+
+def test_webhook_tokens_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hmac
+
+    from rendergate import signing
+
+    compared = []
+    original = hmac.compare_digest
+    monkeypatch.setattr(signing.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or original(a, b))
+    verify_webhook_token(KEY, "run-1", webhook_token(KEY, "run-1"))
+    assert len(compared) == 1

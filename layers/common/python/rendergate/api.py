@@ -24,6 +24,8 @@ HTTP_STATUS: list[tuple[type[Exception], int]] = [
     (errors.UnsupportedMediaType, 415),
     (errors.BadRequest, 400),
     (errors.ImageRejected, 422),
+    (errors.QueueFull, 429),
+    (errors.TransientError, 503),
 ]
 
 
@@ -37,7 +39,10 @@ def http_app(require_api_key: bool = True) -> APIGatewayHttpResolver:
 
     @app.exception_handler(errors.RendergateError)
     def domain_error(error: errors.RendergateError) -> Response[str]:
-        return json_error(status_for(error), type(error).__name__, str(error))
+        response = json_error(status_for(error), type(error).__name__, str(error))
+        if isinstance(error, errors.QueueFull):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(json.JSONDecodeError)
     def malformed_json(error: json.JSONDecodeError) -> Response[str]:

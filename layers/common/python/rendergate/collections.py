@@ -7,9 +7,9 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from rendergate.enrich.score import PROFILES
 from rendergate.errors import BadRequest
-from rendergate.ingest import NAMESPACE
+from rendergate.profiles import PROFILES
+from rendergate.runs import NAMESPACE
 from rendergate.tables import Collection, now_iso
 
 

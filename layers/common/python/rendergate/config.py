@@ -43,6 +43,24 @@ class Settings:
     preferred_language: str
     selection_limits: dict[str, int]
     enrich_concurrency: int
+    render_events_table: str
+    render_backend: str
+    comfyui_url: str
+    runpod_api_base: str
+    runpod_endpoint_id: str
+    runpod_api_key: str
+    runpod_api_key_param: str
+    webhook_secret: str
+    webhook_secret_param: str
+    render_timeout_seconds: int
+    render_heartbeat_seconds: int
+    render_execution_timeout_seconds: int
+    render_queue_ttl_seconds: int
+    max_images_per_run: int
+    low_priority_queue_limit: int
+    render_seconds_estimate: int
+    reconcile_poll_seconds: int
+    reconcile_function: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -82,6 +100,24 @@ class Settings:
             preferred_language=text("PREFERRED_LANGUAGE", "en"),
             selection_limits=_limits(text("SELECTION_LIMITS")),
             enrich_concurrency=max(1, int(text("ENRICH_CONCURRENCY", "4"))),
+            render_events_table=text("RENDER_EVENTS_TABLE", "rendergate-render-events"),
+            render_backend=text("RENDER_BACKEND", "comfyui").strip().lower(),
+            comfyui_url=text("COMFYUI_URL", "http://127.0.0.1:8188").rstrip("/"),
+            runpod_api_base=text("RUNPOD_API_BASE", "https://api.runpod.ai/v2").rstrip("/"),
+            runpod_endpoint_id=text("RUNPOD_ENDPOINT_ID"),
+            runpod_api_key=text("RUNPOD_API_KEY"),
+            runpod_api_key_param=text("RUNPOD_API_KEY_PARAM"),
+            webhook_secret=text("WEBHOOK_SECRET"),
+            webhook_secret_param=text("WEBHOOK_SECRET_PARAM"),
+            render_timeout_seconds=int(text("RENDER_TIMEOUT_SECONDS", "3600")),
+            render_heartbeat_seconds=int(text("RENDER_HEARTBEAT_SECONDS", "300")),
+            render_execution_timeout_seconds=int(text("RENDER_EXECUTION_TIMEOUT_SECONDS", "600")),
+            render_queue_ttl_seconds=int(text("RENDER_QUEUE_TTL_SECONDS", "1800")),
+            max_images_per_run=int(text("MAX_IMAGES_PER_RUN", "8")),
+            low_priority_queue_limit=int(text("LOW_PRIORITY_QUEUE_LIMIT", "10")),
+            render_seconds_estimate=int(text("RENDER_SECONDS_ESTIMATE", "20")),
+            reconcile_poll_seconds=int(text("RECONCILE_POLL_SECONDS", "30")),
+            reconcile_function=text("RECONCILE_FUNCTION"),
         )
 
 
@@ -118,6 +154,18 @@ def public_base_url() -> str:
     """Where reviewers reach the HTTP API; review links are built on it."""
     config = settings()
     return (config.public_base_url or _parameter(config.public_base_url_param, decrypt=False)).rstrip("/")
+
+
+def runpod_api_key() -> str:
+    """The RunPod API key: RENDERGATE_RUNPOD_API_KEY locally, else the SSM SecureString."""
+    config = settings()
+    return (config.runpod_api_key or _parameter(config.runpod_api_key_param)).strip()
+
+
+def webhook_secret() -> bytes:
+    """The key that signs the per-run webhook URLs handed to RunPod."""
+    config = settings()
+    return (config.webhook_secret or _parameter(config.webhook_secret_param)).encode()
 
 
 def _parameter(name: str, decrypt: bool = True) -> str:

@@ -48,3 +48,27 @@ class ImageRejected(RendergateError):
 
 class TransientError(RendergateError):
     """A dependency failed in a way worth retrying (the state machine retries this name)."""
+
+
+class QueueFull(RendergateError):
+    """The render queue is deeper than low-priority work may join; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RegistryError(RendergateError):
+    """The workflow registry is not seeded, or a workflow does not match the sha256 its manifest records."""
+
+
+class RenderFailed(RendergateError):
+    """The backend refused or failed the render; the message keeps the backend's own error text."""
+
+
+class RenderTimedOut(RendergateError):
+    """The backend gave up on the render: it waited in the queue or ran longer than its policy allows."""
+
+
+class RenderLost(RendergateError):
+    """The render ended without images, or its job vanished from the backend before reporting a result."""

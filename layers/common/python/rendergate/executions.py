@@ -1,4 +1,4 @@
-"""Step Functions adapter: start executions idempotently and resume task tokens."""
+"""Step Functions adapter: start and stop executions idempotently, resume, fail and heartbeat task tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 
 from rendergate.config import settings
 from rendergate.errors import ReviewExpired
+
+DEAD_TOKEN = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
 
 @cache
@@ -40,6 +42,44 @@ def resume(task_token: str, output: dict[str, Any]) -> None:
     try:
         _sfn().send_task_success(taskToken=task_token, output=json.dumps(output))
     except ClientError as error:
-        if error.response["Error"]["Code"] in {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}:
+        if error.response["Error"]["Code"] in DEAD_TOKEN:
             raise ReviewExpired("the pipeline is no longer waiting for this review") from error
         raise
+
+
+def succeed(task_token: str, output: dict[str, Any]) -> bool:
+    """SendTaskSuccess; False when the task no longer waits for this token (timed out, used, stopped)."""
+    return _send(lambda: _sfn().send_task_success(taskToken=task_token, output=json.dumps(output)))
+
+
+def fail(task_token: str, error: Exception) -> bool:
+    """SendTaskFailure with the error's class name and message; False when the token is no longer live."""
+    name, cause = type(error).__name__, str(error)[:32768]
+    return _send(lambda: _sfn().send_task_failure(taskToken=task_token, error=name, cause=cause))
+
+
+def heartbeat(task_token: str) -> bool:
+    """SendTaskHeartbeat, so a task with HeartbeatSeconds keeps waiting; False when the token is dead."""
+    return _send(lambda: _sfn().send_task_heartbeat(taskToken=task_token))
+
+
+def stop(name: str, cause: str) -> bool:
+    """Stop the execution named `name`; False when there is none or it has ended already."""
+    arn = settings().state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    try:
+        _sfn().stop_execution(executionArn=arn, cause=cause[:32768])
+    except ClientError as error:
+        if error.response["Error"]["Code"] in {"ExecutionDoesNotExist", "ValidationException"}:
+            return False
+        raise
+    return True
+
+
+def _send(call: Any) -> bool:
+    try:
+        call()
+    except ClientError as error:
+        if error.response["Error"]["Code"] in DEAD_TOKEN:
+            return False
+        raise
+    return True

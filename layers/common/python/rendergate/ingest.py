@@ -12,7 +12,6 @@ from urllib.parse import unquote_plus
 
 from rendergate import executions, runs, storage
 from rendergate.config import settings
-from rendergate.enrich.score import PROFILES
 from rendergate.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from rendergate.observability import logger
 from rendergate.tables import Run
@@ -33,8 +32,6 @@ UPLOAD_FIELDS = frozenset(
         "language",
     }
 )
-LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
-NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 OBJECT_NAMESPACE = uuid.UUID("6f1c2b9e-3d4a-5b6c-8d7e-9f0a1b2c3d4e")
 
@@ -96,35 +93,12 @@ def _upload_request(body: dict[str, Any]) -> dict[str, Any]:
     method = body.get("method", "POST")
     if method not in ("POST", "PUT"):
         raise BadRequest("method must be POST or PUT")
-    namespace = body.get("namespace", settings().default_namespace)
-    if not isinstance(namespace, str) or not NAMESPACE.match(namespace):
-        raise BadRequest("namespace must be 1-63 characters of a-z, 0-9, '.', '_' or '-'")
-    title = body.get("title")
-    if title is not None and (not isinstance(title, str) or not 0 < len(title) <= 200):
-        raise BadRequest("title must be a string of 1-200 characters")
-    tags = body.get("tags", [])
-    if not isinstance(tags, list) or len(tags) > 20 or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags):
-        raise BadRequest("tags must be a list of at most 20 strings of 1-64 characters")
-    auto_approve = body.get("auto_approve", False)
-    if not isinstance(auto_approve, bool):
-        raise BadRequest("auto_approve must be true or false")
-    asset_type = body.get("asset_type", "generic")
-    if asset_type not in PROFILES:
-        raise BadRequest(f"asset_type must be one of {', '.join(PROFILES)}")
-    language = body.get("language")
-    if language is not None and (not isinstance(language, str) or not LANGUAGE.match(language)):
-        raise BadRequest("language must be a language code such as 'en' or 'pt-BR'")
     return {
         "filename": safe_filename(body.get("filename")),
         "content_type": content_type,
         "size": size,
         "method": method,
-        "namespace": namespace,
-        "title": title,
-        "tags": tags,
-        "auto_approve": auto_approve,
-        "asset_type": asset_type,
-        "language": language,
+        **runs.run_fields(body, settings().default_namespace),
     }
 
 
@@ -177,17 +151,7 @@ def ingest_object(bucket: str, key: str) -> str | None:
 
 def pipeline_input(run: Run, bucket: str, key: str) -> dict[str, Any]:
     """The execution input. Deterministic for a run, so a redelivery starts nothing new."""
-    config = settings()
-    return {
-        "run_id": run.run_id,
-        "source": run.source,
-        "namespace": run.namespace,
-        "title": run.title,
-        "tags": list(run.tags or []),
-        "objects": [{"bucket": bucket, "key": key}],
-        "auto_approve": bool(run.auto_approve or config.auto_approve),
-        "review_timeout_seconds": config.review_timeout_seconds,
-    }
+    return runs.pipeline_input(run, [{"bucket": bucket, "key": key}])
 
 
 def _run_for(bucket: str, key: str) -> Run:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from rendergate import config, signing, storage
+from rendergate.config import settings
 from rendergate.errors import BadRequest, NotFound
+from rendergate.profiles import PROFILES
 from rendergate.tables import Asset, Review, Run, now_iso
 
 STATUSES = (
@@ -28,12 +31,65 @@ STATUSES = (
 FINAL = frozenset({"completed", "rejected", "failed", "cancelled", "expired"})
 # A status may be entered only from the ones before it, so duplicate or late events cannot rewind a run.
 ENTERED_FROM: dict[str, frozenset[str]] = {
+    "rendering": frozenset({"queued"}),
     "enriching": frozenset({"queued", "rendering"}),
     "awaiting_review": frozenset({"queued", "rendering", "enriching"}),
     "publishing": frozenset({"enriching", "awaiting_review"}),
     "completed": frozenset({"publishing"}),
     "rejected": frozenset({"publishing"}),
+    "cancelled": frozenset({"queued", "rendering", "enriching", "awaiting_review"}),
+    "failed": frozenset({"queued", "rendering", "enriching", "awaiting_review", "publishing"}),
 }
+NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
+def run_fields(body: dict[str, Any], default_namespace: str) -> dict[str, Any]:
+    """The fields every run request may set (namespace, title, tags, auto_approve, asset_type, language)."""
+    namespace = body.get("namespace", default_namespace)
+    if not isinstance(namespace, str) or not NAMESPACE.match(namespace):
+        raise BadRequest("namespace must be 1-63 characters of a-z, 0-9, '.', '_' or '-'")
+    title = body.get("title")
+    if title is not None and (not isinstance(title, str) or not 0 < len(title) <= 200):
+        raise BadRequest("title must be a string of 1-200 characters")
+    tags = body.get("tags", [])
+    if not isinstance(tags, list) or len(tags) > 20 or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags):
+        raise BadRequest("tags must be a list of at most 20 strings of 1-64 characters")
+    auto_approve = body.get("auto_approve", False)
+    if not isinstance(auto_approve, bool):
+        raise BadRequest("auto_approve must be true or false")
+    asset_type = body.get("asset_type")  # None: enrich takes `render` for renders, `generic` for uploads
+    if asset_type is not None and asset_type not in PROFILES:
+        raise BadRequest(f"asset_type must be one of {', '.join(PROFILES)}")
+    language = body.get("language")
+    if language is not None and (not isinstance(language, str) or not LANGUAGE.match(language)):
+        raise BadRequest("language must be a language code such as 'en' or 'pt-BR'")
+    return {
+        "namespace": namespace,
+        "title": title,
+        "tags": tags,
+        "auto_approve": auto_approve,
+        "asset_type": asset_type,
+        "language": language,
+    }
+
+
+def pipeline_input(run: Run, objects: list[dict[str, str]], render: dict[str, int] | None = None) -> dict[str, Any]:
+    """The execution input. Derived from the run only, so starting it twice starts nothing new."""
+    current = settings()
+    payload: dict[str, Any] = {
+        "run_id": run.run_id,
+        "source": run.source,
+        "namespace": run.namespace,
+        "title": run.title,
+        "tags": list(run.tags or []),
+        "objects": objects,
+        "auto_approve": bool(run.auto_approve or current.auto_approve),
+        "review_timeout_seconds": current.review_timeout_seconds,
+    }
+    if render is not None:
+        payload["render"] = render
+    return payload
 
 
 def create(run: Run) -> bool:
@@ -77,12 +133,49 @@ def advance(run: Run, status: str, **fields: Any) -> bool:
 def view(run: Run) -> dict[str, Any]:
     """What `GET /runs/{id}` answers: status, assets, review and published items, and the error."""
     assets = sorted(Asset.by_run.query(run.run_id), key=lambda a: (a.ordinal, a.asset_id))
-    return {
+    answer = {
         **summary(run),
         "assets": [asset_view(asset) for asset in assets],
         "review": review_view(run.review_id),
         "published": run.published or [],
         "error": error_view(run),
+    }
+    if run.source == "render":
+        answer["render"] = render_view(run)
+        made_by = {key: index for index, key in enumerate(run.outputs or [])}
+        for asset in answer["assets"]:
+            if asset["key"] in made_by:
+                asset["render"] = {**_recipe(run), "index": made_by[asset["key"]]}
+    return answer
+
+
+def render_view(run: Run) -> dict[str, Any]:
+    """How a render run was asked for and where its backend job stands; the task token stays inside."""
+    return {
+        **_recipe(run),
+        "params": run.params or {},
+        "count": run.image_count,
+        "priority": run.priority,
+        "backend": run.backend,
+        "job_id": run.job_id,
+        "job_status": run.job_status,
+        "progress": run.progress,
+        "eta_seconds": run.eta_seconds,
+        "submitted_at": run.submitted_at,
+        "rendered_at": run.rendered_at,
+        "timings": run.timings or {},
+        "backend_error": run.backend_error,
+        "graph": run.graph,
+    }
+
+
+def _recipe(run: Run) -> dict[str, Any]:
+    """What re-renders an asset exactly: the workflow version and its sha256, and the seed."""
+    return {
+        "workflow": run.workflow_name,
+        "version": run.workflow_version,
+        "sha256": run.workflow_sha256,
+        "seed": run.seed,
     }
 
 
@@ -97,6 +190,7 @@ def summary(run: Run) -> dict[str, Any]:
         "auto_approve": run.auto_approve,
         "created_at": run.created_at,
         "updated_at": run.updated_at,
+        "error": error_view(run),
     }
 
 
@@ -187,14 +281,12 @@ def list_runs(status: str | None, limit: int, cursor: str | None) -> dict[str, A
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
     if not 1 <= limit <= 100:
         raise BadRequest("limit must be between 1 and 100")
-    results = Run.by_created.query(
-        "runs",
-        scan_index_forward=False,
-        limit=limit,
-        filter_condition=(Run.status == status) if status else None,
-        last_evaluated_key=_decode_cursor(cursor),
-        page_size=limit,
-    )
+    start = _decode_cursor(cursor)
+    # one status: its own index, so a page is full whatever the mix of statuses; else every run
+    index, partition = (Run.by_status, status) if status else (Run.by_created, "runs")
+    if start is not None and start.get("status" if status else "listing") != {"S": partition}:
+        raise BadRequest("cursor is not one this API returned for this listing")
+    results = index.query(partition, scan_index_forward=False, limit=limit, last_evaluated_key=start, page_size=limit)
     items = [summary(run) for run in results]
     next_key = results.last_evaluated_key
     return {"runs": items, "next_cursor": _encode_cursor(next_key) if next_key else None}

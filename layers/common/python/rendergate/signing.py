@@ -1,4 +1,4 @@
-"""HMAC signatures for review links, and constant-time API key checks."""
+"""HMAC signatures for review links and webhook URLs, and constant-time API key checks."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ def verify_link(key: bytes, review_id: str, expires_at: str | None, signature: s
     if int(expires_at) <= now:
         raise ReviewExpired("this review link has expired")
     return int(expires_at)
+
+
+def webhook_token(key: bytes, run_id: str) -> str:
+    """The token in a run's webhook URL: HMAC-SHA256 over the run id (RunPod does not sign webhooks)."""
+    digest = hmac.new(key, f"runpod-webhook:{run_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def verify_webhook_token(key: bytes, run_id: str, token: str) -> None:
+    """Raise LinkInvalid unless `token` is the run's webhook token, compared in constant time."""
+    if not hmac.compare_digest(webhook_token(key, run_id).encode(), token.encode()):
+        raise LinkInvalid("this webhook URL is not valid")
 
 
 def check_api_key(authorization: str | None, expected_sha256_hex: str) -> None:

@@ -48,6 +48,14 @@ def presign_put(bucket: str, key: str, content_type: str, expires_in: int) -> st
     return url
 
 
+def presign_upload(bucket: str, key: str, expires_in: int) -> str:
+    """A presigned PUT for a render output: a GPU worker uploads straight to the bucket with it."""
+    url: str = _s3().generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in, HttpMethod="PUT"
+    )
+    return url
+
+
 def presign_get(bucket: str, key: str, expires_in: int = 3600) -> str:
     url: str = _s3().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in)
     return url

@@ -33,6 +33,15 @@ class RunsByCreated(GlobalSecondaryIndex["Run"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class RunsByStatus(GlobalSecondaryIndex["Run"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class Run(Model):
     """One pass through the pipeline: an uploaded object, or a render request."""
 
@@ -59,7 +68,33 @@ class Run(Model):
     error_name = UnicodeAttribute(null=True)
     error_cause = UnicodeAttribute(null=True)
     published = JSONAttribute(null=True)
+    # render runs: what was asked, exactly what was rendered, and where the backend job stands
+    workflow_name = UnicodeAttribute(null=True)
+    workflow_version = UnicodeAttribute(null=True)
+    workflow_sha256 = UnicodeAttribute(null=True)
+    graph = JSONAttribute(null=True)
+    params = JSONAttribute(null=True)
+    seed = NumberAttribute(null=True)
+    image_count = NumberAttribute(null=True)
+    priority = UnicodeAttribute(null=True)
+    eta_seconds = NumberAttribute(null=True)
+    request_sha256 = UnicodeAttribute(null=True)  # with an Idempotency-Key: the request it stands for
+    backend = UnicodeAttribute(null=True)
+    task_token = UnicodeAttribute(null=True)  # never leaves the backend
+    submit_state = UnicodeAttribute(null=True)  # sending | submitted | uncertain
+    submit_attempts = NumberAttribute(null=True)
+    job_id = UnicodeAttribute(null=True)
+    job_status = UnicodeAttribute(null=True)
+    progress = NumberAttribute(null=True)
+    submitted_at = UnicodeAttribute(null=True)
+    checked_at = UnicodeAttribute(null=True)
+    heartbeat_at = UnicodeAttribute(null=True)
+    rendered_at = UnicodeAttribute(null=True)
+    outputs = ListAttribute[str](null=True)
+    timings = JSONAttribute(null=True)
+    backend_error = UnicodeAttribute(null=True)
     by_created = RunsByCreated()
+    by_status = RunsByStatus()
 
 
 class AssetsByRun(GlobalSecondaryIndex["Asset"]):
@@ -199,3 +234,21 @@ class PublisherAudit(Model):
     processed_at = UnicodeAttribute(default_for_new=now_iso)
     updated_at = UnicodeAttribute(default=now_iso)
     meta = JSONAttribute(null=True)
+
+
+class RenderEvent(Model):
+    """One (backend job, status) the pipeline acted on; the conditional put makes webhooks and the
+    reconciler act once, however often the same outcome is reported."""
+
+    class Meta:
+        table_name = _config.render_events_table
+        region = _config.region
+
+    event_id = UnicodeAttribute(hash_key=True)  # "{job_id}:{status}"
+    run_id = UnicodeAttribute()
+    job_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    source = UnicodeAttribute()  # webhook | reconciler
+    outcome = UnicodeAttribute(default="processing")  # processing | done
+    received_at = UnicodeAttribute(default_for_new=now_iso)
+    ttl = NumberAttribute()

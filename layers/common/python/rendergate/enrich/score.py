@@ -6,42 +6,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rendergate.profiles import PROFILES, Profile
+
 WEIGHTS = {"resolution": 30, "aspect": 20, "language": 20, "votes": 20, "provider": 10}
 ASPECT_TOLERANCE = 0.25  # a ratio 25% off the ideal earns no aspect points
 VOTE_PRIOR_COUNT = 5  # votes are shrunk towards a neutral 5/10 as if 5 neutral votes were cast
 NEUTRAL_VOTE = 5.0
 PROVIDER_PRIORITY = {"render": 10, "upload": 10, "tmdb": 10, "fanart.tv": 9, "tvdb": 8}
 DEFAULT_PROVIDER_PRIORITY = 5
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What a good image of one asset type looks like."""
-
-    name: str
-    ratio: float | None  # width / height; None: any shape is fine
-    min_size: tuple[int, int]
-    target_size: tuple[int, int]
-    needs_alpha: bool = False
-    limit: int = 1
-
-
-PROFILES: dict[str, Profile] = {
-    p.name: p
-    for p in (
-        Profile("poster", 2 / 3, (500, 750), (2000, 3000), limit=3),
-        Profile("keyart", 2 / 3, (500, 750), (2000, 3000), limit=1),
-        Profile("fanart", 16 / 9, (1280, 720), (3840, 2160), limit=5),
-        Profile("landscape", 16 / 9, (500, 281), (1920, 1080), limit=1),
-        Profile("clearlogo", 800 / 310, (400, 155), (800, 310), needs_alpha=True, limit=1),
-        Profile("clearart", 1000 / 562, (500, 281), (1000, 562), needs_alpha=True, limit=1),
-        Profile("discart", 1.0, (500, 500), (1000, 1000), needs_alpha=True, limit=1),
-        Profile("banner", 1000 / 185, (758, 140), (1000, 185), limit=1),
-        Profile("thumb", 16 / 9, (400, 225), (1920, 1080), limit=1),
-        Profile("render", None, (256, 256), (1024, 1024), limit=4),
-        Profile("generic", None, (64, 64), (1024, 1024), limit=10),
-    )
-}
 
 
 @dataclass(frozen=True)

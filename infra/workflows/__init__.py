@@ -1,0 +1,1 @@
+"""The registry's workflows as committed: ComfyUI API-format graphs with their manifests."""

@@ -1,0 +1,182 @@
+"""What clients ask of renders: `POST /runs` (validate, refuse low-priority work when the queue is too
+deep, estimate when it will be done, start the pipeline) and `POST /runs/{id}/cancel`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+import uuid
+from typing import Any
+
+from rendergate import backends, config, executions, runs, workflows
+from rendergate.config import settings
+from rendergate.errors import BadRequest, Conflict, QueueFull, TransientError
+from rendergate.observability import logger
+from rendergate.tables import Run
+
+REQUEST_FIELDS = frozenset(
+    {
+        "workflow",
+        "version",
+        "params",
+        "count",
+        "priority",
+        "namespace",
+        "title",
+        "tags",
+        "auto_approve",
+        "asset_type",
+        "language",
+    }
+)
+PRIORITIES = ("low", "normal", "high")
+COLD_START_SECONDS = 45  # a serverless worker booting before it takes the first job
+HEALTH_MAX_AGE = 5.0
+CANCELLABLE = frozenset({"queued", "rendering", "enriching", "awaiting_review"})
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+IDEMPOTENCY_NAMESPACE = uuid.UUID("2a9c4e1f-6b3d-4f8a-9e2c-7d5b1a3c8e4f")
+
+_health: dict[str, tuple[float, backends.Health | None]] = {}
+
+
+def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    """Validate a render request, create the run and start its execution; answer with an ETA.
+
+    With an Idempotency-Key the run id derives from it: the same request again answers with the run it
+    made (nothing is rendered twice); the key with a different request is a 409."""
+    unknown = sorted(set(body) - REQUEST_FIELDS)
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    run_id = _run_id(idempotency_key)
+    if idempotency_key and (earlier := runs.find(run_id)) is not None:
+        return _repeated(earlier, fingerprint)
+    workflow = workflows.load(body.get("workflow"), body.get("version"))
+    count = _count(body)
+    priority = body.get("priority", "normal")
+    if priority not in PRIORITIES:
+        raise BadRequest(f"priority must be one of {', '.join(PRIORITIES)}")
+    fields = runs.run_fields(body, settings().default_namespace)
+    prepared = workflows.prepare(workflow, body.get("params", {}), count)
+    backend_name = settings().render_backend
+    eta_seconds = estimate(backend_name, priority)
+    run = Run(
+        run_id,
+        status="queued",
+        source="render",
+        **fields,
+        workflow_name=workflow.name,
+        workflow_version=workflow.version,
+        workflow_sha256=workflow.sha256,
+        graph=prepared.graph,
+        params=prepared.params,
+        seed=prepared.seed,
+        image_count=count,
+        priority=priority,
+        eta_seconds=eta_seconds,
+        backend=backend_name,
+        request_sha256=fingerprint,
+    )
+    if not runs.create(run):  # the same key, sent twice at once
+        return _repeated(runs.get(run_id), fingerprint)
+    try:
+        executions.start(run.run_id, runs.pipeline_input(run, [], render=render_settings()))
+    except Exception as error:
+        runs.advance(run, "failed", error_name="TransientError", error_cause=f"the pipeline did not start: {error}")
+        raise TransientError("the render pipeline could not be started; try again") from error
+    return accepted(run)
+
+
+def accepted(run: Run) -> dict[str, Any]:
+    """The 202 answer for a render run: its id and status, the ETA it was given, its recipe, its links."""
+    base = config.public_base_url()
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "eta_seconds": None if run.eta_seconds is None else int(run.eta_seconds),
+        "workflow": {"name": run.workflow_name, "version": run.workflow_version, "sha256": run.workflow_sha256},
+        "seed": None if run.seed is None else int(run.seed),
+        "links": {"self": f"{base}/runs/{run.run_id}", "cancel": f"{base}/runs/{run.run_id}/cancel"},
+    }
+
+
+def render_settings() -> dict[str, int]:
+    """The render task's timeout and heartbeat, copied into each render run's execution input."""
+    current = settings()
+    return {"timeout_seconds": current.render_timeout_seconds, "heartbeat_seconds": current.render_heartbeat_seconds}
+
+
+def estimate(backend_name: str, priority: str) -> int:
+    """Seconds until a new job of `priority` is likely done; QueueFull for low priority behind a deep queue."""
+    current = settings()
+    per_job = current.render_seconds_estimate
+    health = _backend_health(backend_name)
+    if health is None:  # the backend did not answer: accept, with the estimate for an empty queue
+        return per_job + COLD_START_SECONDS
+    workers = max(health.workers, 1)
+    if priority == "low" and health.depth > current.low_priority_queue_limit:
+        excess = health.depth - current.low_priority_queue_limit
+        retry_after = max(1, math.ceil(excess / workers * per_job))
+        raise QueueFull(
+            f"the render queue holds {health.depth} jobs (more than {current.low_priority_queue_limit}); "
+            f"low-priority work waits: retry after {retry_after} seconds",
+            retry_after=retry_after,
+        )
+    ahead = 0 if priority == "high" else health.depth
+    cold = COLD_START_SECONDS if health.workers == 0 else 0
+    return cold + math.ceil((ahead / workers + 1) * per_job)
+
+
+def cancel_run(run_id: str) -> dict[str, Any]:
+    """Cancel a run not yet publishing: its backend job, its execution; 409 when it has finished."""
+    run = runs.get(run_id)
+    if run.status not in CANCELLABLE or not runs.advance(run, "cancelled"):
+        current = runs.get(run_id).status
+        raise Conflict(f"run {run_id} is {current}: only a run that is not publishing or finished can be cancelled")
+    if run.job_id and run.backend:
+        try:
+            backends.backend(run.backend).cancel(run.job_id)
+        except Exception:  # the run is cancelled either way; the backend's own limits end the job
+            logger.exception("cancelling the backend job failed", extra={"run_id": run_id, "job_id": run.job_id})
+    executions.stop(run_id, cause="cancelled by the client")
+    return {"run_id": run_id, "status": "cancelled"}
+
+
+def _run_id(idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise BadRequest("the Idempotency-Key header must be 1-200 printable characters without spaces")
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, idempotency_key).hex
+
+
+def _repeated(run: Run, fingerprint: str) -> dict[str, Any]:
+    if run.request_sha256 != fingerprint:
+        raise Conflict("this Idempotency-Key was already used for a different request")
+    return accepted(run)
+
+
+def _count(body: dict[str, Any]) -> int:
+    limit = settings().max_images_per_run
+    params = body.get("params")
+    batch = params.get("batch") if isinstance(params, dict) else None
+    count = body.get("count", batch if isinstance(batch, int) and not isinstance(batch, bool) else 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= limit:
+        raise BadRequest(f"count must be an integer between 1 and {limit} (images per run)")
+    return count
+
+
+def _backend_health(name: str) -> backends.Health | None:
+    cached = _health.get(name)
+    if cached and time.monotonic() - cached[0] < HEALTH_MAX_AGE:
+        return cached[1]
+    try:
+        health: backends.Health | None = backends.backend(name).health()
+    except Exception:  # an ETA is an estimate; a slow health endpoint must not refuse the work
+        logger.warning("backend health unavailable", extra={"backend": name})
+        health = None
+    _health[name] = (time.monotonic(), health)
+    return health

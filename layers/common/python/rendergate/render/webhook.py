@@ -1,0 +1,48 @@
+"""RunPod's webhook: `POST /webhooks/runpod/{run_id}/{token}` with the job's status body. RunPod does not
+sign webhooks, so the URL carries an HMAC of the run id, and the body is only a hint: the job's status is
+fetched from RunPod again before anything is done. Retried and late deliveries change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rendergate import backends, config, runs, signing
+from rendergate.backends import ACTIVE, NOT_FOUND
+from rendergate.errors import BadRequest
+from rendergate.observability import logger
+from rendergate.render import completion
+from rendergate.tables import Run
+
+
+def receive(run_id: str, token: str, body: Any) -> dict[str, Any]:
+    """Check the token, re-fetch the job's status and settle the run once. Returns what was done."""
+    signing.verify_webhook_token(config.webhook_secret(), run_id, token)
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
+        raise BadRequest("the webhook body must be RunPod's job status, with the job's id")
+    job_id = body["id"]
+    run = runs.get(run_id)
+    backend = backends.backend(run.backend or "runpod")
+    unrecorded = run.job_id is None and run.submit_state in ("sending", "uncertain")
+    if unrecorded and backend.status(job_id).status != NOT_FOUND:
+        run = _adopt(run, job_id)  # it finished before its submit's answer was recorded, or that answer was lost
+    if run.job_id != job_id:
+        logger.info("webhook for a job that is not the run's", extra={"run_id": run_id, "job_id": job_id})
+        return {"run_id": run_id, "job_id": job_id, "outcome": "ignored"}
+    state = backend.status(job_id)
+    if state.status in ACTIVE or state.status == NOT_FOUND:
+        return {"run_id": run_id, "job_id": job_id, "outcome": "pending"}  # the reconciler follows up
+    return {"run_id": run_id, "job_id": job_id, "outcome": completion.settle(run, state, "webhook")}
+
+
+def _adopt(run: Run, job_id: str) -> Run:
+    from pynamodb.exceptions import UpdateError
+
+    try:
+        run.update(
+            actions=[Run.job_id.set(job_id), Run.submit_state.set("submitted")],
+            condition=Run.job_id.does_not_exist(),
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return runs.get(run.run_id)

@@ -1,0 +1,41 @@
+"""Calling a function's handler as Lambda would, with an API Gateway (2.0) event and a context."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from support.events import http_request
+from support.functions import load_function
+
+AUTH = {"Authorization": "Bearer unit-test-api-key"}
+
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "request"
+
+    def __init__(self, remaining_ms: int = 1000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def call(
+    function: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any
+) -> tuple[int, Any]:
+    """One HTTP request to a function's handler: (status code, decoded JSON body)."""
+    status, answer, _ = call_with_headers(function, method, path, body, headers, **kw)
+    return status, answer
+
+
+def call_with_headers(
+    function: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any
+) -> tuple[int, Any, dict[str, str]]:
+    handler = load_function(function).handler
+    raw = body if isinstance(body, str) or body is None else json.dumps(body)
+    response = handler(http_request(method, path, raw, headers, **kw), Context())
+    return response["statusCode"], json.loads(response["body"]), response.get("headers") or {}

@@ -1,0 +1,81 @@
+"""The Render task: however often Step Functions invokes it, one job is submitted; a cancelled run is never
+submitted; a refused workflow fails the task with ComfyUI's reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from devstack.comfyui import CpuComfyUI
+from rendergate.errors import RenderFailed
+from support.functions import load_function
+from support.handlers import AUTH, Context, call
+from support.runpod import RunPodServer
+
+BODY = {"workflow": "txt2img", "params": {"prompt": "a cat", "width": 64, "height": 64, "steps": 2}}
+
+
+def render_task(run_id: str, token: str) -> Any:
+    return load_function("render").handler({"task_token": token, "run_id": run_id}, Context())
+
+
+def requested(**params: Any) -> str:
+    status, answer = call("runs", "POST", "/runs", {**BODY, "params": {**BODY["params"], **params}}, AUTH)
+    assert status == 202, answer
+    return str(answer["run_id"])
+
+
+def test_the_render_task_submits_once_however_often_it_runs(aws: None, renderer: CpuComfyUI) -> None:
+    from rendergate.backends.comfyui import prompt_id_for
+    from rendergate.tables import Run
+
+    run_id = requested()
+    first = render_task(run_id, "token-1")
+    again = render_task(run_id, "token-2")  # a retried task gets a new token
+
+    assert (first["submitted"], again["submitted"]) == (True, False)
+    run = Run.get(run_id)
+    assert (run.status, run.job_id, run.task_token) == ("rendering", prompt_id_for(run_id), "token-2")
+    assert [item.prompt_id for item in renderer.queue] + list(renderer.history) + (
+        [renderer.running.prompt_id] if renderer.running else []
+    ) == [prompt_id_for(run_id)]
+
+
+def test_a_cancelled_run_is_never_submitted(aws: None, renderer: CpuComfyUI) -> None:
+    run_id = requested()
+    assert call("runs", "POST", f"/runs/{run_id}/cancel", headers=AUTH)[0] == 200
+    assert render_task(run_id, "token")["status"] == "cancelled"
+    assert not renderer.queue and not renderer.history
+
+
+def test_a_refused_workflow_fails_the_task_with_comfyuis_reason(aws: None, renderer: CpuComfyUI) -> None:
+    from rendergate.tables import Run
+
+    run_id = requested(model="missing.safetensors")
+    with pytest.raises(RenderFailed, match=r"ckpt_name: 'missing\.safetensors' not in"):
+        render_task(run_id, "token")
+    run = Run.get(run_id)
+    assert run.submit_state == "refused" and "missing.safetensors" in (run.backend_error or "")
+
+
+def test_a_submit_that_died_mid_request_is_not_resent_to_runpod(runpod: RunPodServer) -> None:
+    from rendergate.tables import Run
+
+    run_id = requested()
+    Run.get(run_id).update(actions=[Run.status.set("rendering"), Run.submit_state.set("sending")])
+    assert render_task(run_id, "token-2")["submitted"] is False
+    assert runpod.run_requests == []
+    assert Run.get(run_id).submit_state == "uncertain"  # the job's webhook or the reconciler settles it
+
+
+def test_a_runpod_submit_records_the_job_and_its_webhook(runpod: RunPodServer) -> None:
+    from rendergate.tables import Run
+
+    run_id = requested()
+    assert render_task(run_id, "token")["submitted"] is True
+    [job] = runpod.jobs.values()
+    run = Run.get(run_id)
+    assert (run.job_id, run.job_status, run.submit_state) == (job.id, "IN_QUEUE", "submitted")
+    assert job.webhook and job.webhook.startswith(f"https://api.example.test/webhooks/runpod/{run_id}/")
+    assert len(job.input["outputs"]) == 1 and f"renders/{run_id}/" in job.input["outputs"][0]
