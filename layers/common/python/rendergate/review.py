@@ -8,11 +8,11 @@ import hashlib
 import time
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from rendergate import config, events, executions, notify, pages, runs, signing, storage
 from rendergate.errors import BadRequest, NotFound, ReviewAlreadyDecided, ReviewExpired
-from rendergate.tables import Asset, Review, now_iso
+from rendergate.tables import Asset, Review, now_iso, save_if_absent
 
 DECISIONS = ("approve", "reject")
 
@@ -27,11 +27,7 @@ def open_review(task_token: str, run_id: str, asset_ids: list[str], timeout_seco
         expires_at=int(time.time()) + int(timeout_seconds),
     )
     review.ttl = int(review.expires_at) + 30 * 24 * 3600
-    try:
-        review.save(condition=Review.review_id.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    if not save_if_absent(review, Review.review_id.does_not_exist()):
         review = Review.get(review.review_id)  # the same task invoked twice: one review
     run = runs.get(run_id)
     runs.advance(run, "awaiting_review", review_id=review.review_id)

@@ -7,14 +7,14 @@ import json
 import re
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
 from rendergate import config, signing, storage
 from rendergate.config import settings
 from rendergate.errors import BadRequest, NotFound
 from rendergate.profiles import PROFILES
-from rendergate.tables import Asset, Review, Run, now_iso
+from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent
 
 STATUSES = (
     "queued",
@@ -94,13 +94,7 @@ def pipeline_input(run: Run, objects: list[dict[str, str]], render: dict[str, in
 
 def create(run: Run) -> bool:
     """Save a new run; False when a run with that id exists already (a duplicate delivery)."""
-    try:
-        run.save(condition=Run.run_id.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return save_if_absent(run, Run.run_id.does_not_exist())
 
 
 def get(run_id: str) -> Run:

@@ -11,6 +11,8 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.exceptions import PutError
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -22,6 +24,20 @@ _config = settings()
 def now_iso() -> str:
     """Timestamps are ISO-8601 strings in UTC, the same shape Step Functions writes."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def save_if_absent(item: Model, condition: Condition) -> bool:
+    """Save `item` when `condition` holds (usually: its key does not exist yet); False when it does not.
+
+    The one way a duplicate delivery, a retried task or a replayed webhook is told from a first one.
+    """
+    try:
+        item.save(condition=condition)
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 class RunsByCreated(GlobalSecondaryIndex["Run"]):

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pynamodb.exceptions import PutError
-
 from rendergate.enrich.hashes import bands, hamming
-from rendergate.tables import HashIndex
+from rendergate.tables import HashIndex, save_if_absent
 
 PHASH_NEAR = 8  # near-duplicate: phash within 8 bits,
 PHASH_LOOSE, DHASH_LOOSE = 12, 10  # or within 12 when the dhash agrees within 10
@@ -45,13 +43,9 @@ def indexable(phash: str | None, blank: bool) -> bool:
 def claim_content(asset_type: str, sha256: str, asset_id: str, run_id: str, cache_key: str) -> str:
     """Claim these bytes for `asset_id`; return the id of the asset that owns them (maybe this one)."""
     claim = HashIndex(f"sha256#{asset_type}#{sha256}", "content", run_id=run_id, cache_key=cache_key, owner=asset_id)
-    try:
-        claim.save(condition=HashIndex.hash_key.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return str(HashIndex.get(claim.hash_key, "content").owner)
-    return asset_id
+    if save_if_absent(claim, HashIndex.hash_key.does_not_exist()):
+        return asset_id
+    return str(HashIndex.get(claim.hash_key, "content").owner)
 
 
 def find_near(asset_type: str, asset_id: str, phash: str, dhash: str) -> Duplicate | None:

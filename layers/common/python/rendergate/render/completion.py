@@ -10,14 +10,12 @@ import time
 import uuid
 from typing import Any
 
-from pynamodb.exceptions import PutError
-
 from rendergate import backends, events, executions
 from rendergate.backends import CANCELLED, COMPLETED, FAILED, NOT_FOUND, TIMED_OUT, JobState
 from rendergate.errors import RenderFailed, RenderLost, RenderTimedOut
 from rendergate.observability import logger
 from rendergate.render import outputs
-from rendergate.tables import RenderEvent, Run, now_iso
+from rendergate.tables import RenderEvent, Run, now_iso, save_if_absent
 
 EVENT_NAMESPACE = uuid.UUID("8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5968")
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600
@@ -129,10 +127,4 @@ def _claim(run: Run, state: JobState, source: str) -> RenderEvent | None:
         source=source,
         ttl=int(time.time()) + EVENT_RETENTION_SECONDS,
     )
-    try:
-        event.save(condition=RenderEvent.event_id.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return None
-        raise
-    return event
+    return event if save_if_absent(event, RenderEvent.event_id.does_not_exist()) else None
