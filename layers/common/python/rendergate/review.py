@@ -8,11 +8,11 @@ import hashlib
 import time
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
 from rendergate import config, events, executions, notify, pages, runs, signing, storage
 from rendergate.errors import BadRequest, NotFound, ReviewAlreadyDecided, ReviewExpired
-from rendergate.tables import Asset, Review, now_iso, save_if_absent
+from rendergate.tables import Asset, Review, now_iso, save_if_absent, update_if
 
 DECISIONS = ("approve", "reject")
 
@@ -71,22 +71,20 @@ def decide(review_id: str, form: dict[str, str]) -> str:
     reviewer = form.get("reviewer", "").strip()[:120] or "anonymous reviewer"
     notes = form.get("notes", "").strip()[:2000]
     decided_at = now_iso()
-    try:
-        review.update(
-            actions=[
-                Review.status.set("decided"),
-                Review.approved.set(approved),
-                Review.rejected.set(rejected),
-                Review.reviewer.set(reviewer),
-                Review.notes.set(notes),
-                Review.decided_at.set(decided_at),
-            ],
-            condition=Review.status == "pending",
-        )
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise ReviewAlreadyDecided("a decision was already recorded for this review") from error
-        raise
+    decided = update_if(
+        review,
+        [
+            Review.status.set("decided"),
+            Review.approved.set(approved),
+            Review.rejected.set(rejected),
+            Review.reviewer.set(reviewer),
+            Review.notes.set(notes),
+            Review.decided_at.set(decided_at),
+        ],
+        Review.status == "pending",
+    )
+    if not decided:
+        raise ReviewAlreadyDecided("a decision was already recorded for this review")
     decision = {
         "review_id": review_id,
         "approved": approved,

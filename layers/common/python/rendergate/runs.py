@@ -7,14 +7,14 @@ import json
 import re
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
 from rendergate import config, signing, storage
 from rendergate.config import settings
 from rendergate.errors import BadRequest, NotFound
 from rendergate.profiles import PROFILES
-from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent
+from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if
 
 STATUSES = (
     "queued",
@@ -115,13 +115,7 @@ def advance(run: Run, status: str, **fields: Any) -> bool:
     """Move a run to `status` (setting `fields` too) if it is in a status that may precede it."""
     actions: list[Action] = [Run.status.set(status), Run.updated_at.set(now_iso())]
     actions += [getattr(Run, name).set(value) for name, value in fields.items()]
-    try:
-        run.update(actions=actions, condition=Run.status.is_in(*ENTERED_FROM[status]))
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(run, actions, Run.status.is_in(*ENTERED_FROM[status]))
 
 
 def view(run: Run) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -34,6 +35,17 @@ def save_if_absent(item: Model, condition: Condition) -> bool:
     try:
         item.save(condition=condition)
     except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def update_if(item: Model, actions: list[Action], condition: Condition) -> bool:
+    """Apply `actions` to `item` when `condition` holds; False when it does not (someone got there first)."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from rendergate import backends, config, invoke, runs, signing, storage, workflows
 from rendergate.backends import NOT_FOUND, Submission, SubmitUncertain
 from rendergate.config import settings
 from rendergate.errors import RenderFailed, TransientError
 from rendergate.observability import logger
 from rendergate.render import outputs
-from rendergate.tables import Run, now_iso
+from rendergate.tables import Run, now_iso, update_if
 
 UPLOAD_URL_SLACK_SECONDS = 600
 
@@ -72,21 +70,19 @@ def _submit(run: Run, backend: backends.Backend) -> str | None:
     except RenderFailed as refused:
         run.update(actions=[Run.submit_state.set("refused"), Run.backend_error.set(str(refused)[:20000])])
         raise
-    try:
-        run.update(
-            actions=[
-                Run.job_id.set(job_id),
-                Run.job_status.set(backends.IN_QUEUE),
-                Run.progress.set(0),
-                Run.submit_state.set("submitted"),
-                Run.submitted_at.set(now_iso()),
-                Run.updated_at.set(now_iso()),
-            ],
-            condition=Run.job_id.does_not_exist(),
-        )
-    except UpdateError as error:  # a fast job's webhook came first and adopted the job: keep what it found
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    # a fast job's webhook may have come first and adopted the job: then keep what it found
+    update_if(
+        run,
+        [
+            Run.job_id.set(job_id),
+            Run.job_status.set(backends.IN_QUEUE),
+            Run.progress.set(0),
+            Run.submit_state.set("submitted"),
+            Run.submitted_at.set(now_iso()),
+            Run.updated_at.set(now_iso()),
+        ],
+        Run.job_id.does_not_exist(),
+    )
     return job_id
 
 

@@ -11,7 +11,7 @@ from rendergate.backends import ACTIVE, NOT_FOUND
 from rendergate.errors import BadRequest
 from rendergate.observability import logger
 from rendergate.render import completion
-from rendergate.tables import Run
+from rendergate.tables import Run, update_if
 
 
 def receive(run_id: str, token: str, body: Any) -> dict[str, Any]:
@@ -22,27 +22,20 @@ def receive(run_id: str, token: str, body: Any) -> dict[str, Any]:
     job_id = body["id"]
     run = runs.get(run_id)
     backend = backends.backend(run.backend or "runpod")
-    unrecorded = run.job_id is None and run.submit_state in ("sending", "uncertain")
-    if unrecorded and backend.status(job_id).status != NOT_FOUND:
-        run = _adopt(run, job_id)  # it finished before its submit's answer was recorded, or that answer was lost
+    state = None
+    if run.job_id is None and run.submit_state in ("sending", "uncertain"):
+        state = backend.status(job_id)
+        if state.status != NOT_FOUND:
+            run = _adopt(run, job_id)  # it finished before its submit's answer was recorded, or that answer was lost
     if run.job_id != job_id:
         logger.info("webhook for a job that is not the run's", extra={"run_id": run_id, "job_id": job_id})
         return {"run_id": run_id, "job_id": job_id, "outcome": "ignored"}
-    state = backend.status(job_id)
+    state = state or backend.status(job_id)
     if state.status in ACTIVE or state.status == NOT_FOUND:
         return {"run_id": run_id, "job_id": job_id, "outcome": "pending"}  # the reconciler follows up
     return {"run_id": run_id, "job_id": job_id, "outcome": completion.settle(run, state, "webhook")}
 
 
 def _adopt(run: Run, job_id: str) -> Run:
-    from pynamodb.exceptions import UpdateError
-
-    try:
-        run.update(
-            actions=[Run.job_id.set(job_id), Run.submit_state.set("submitted")],
-            condition=Run.job_id.does_not_exist(),
-        )
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    update_if(run, [Run.job_id.set(job_id), Run.submit_state.set("submitted")], Run.job_id.does_not_exist())
     return runs.get(run.run_id)
