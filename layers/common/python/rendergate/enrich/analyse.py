@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, ImageStat
 
+from rendergate import formats
 from rendergate.enrich.hashes import dhash, phash
 from rendergate.errors import ImageRejected
 
@@ -134,14 +135,9 @@ def analyse(
 
 def sniff(data: bytes) -> str:
     """The format the magic bytes announce, if it is one we accept."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
+    fmt = formats.sniff(data)
+    if fmt in ALLOWED:
+        return fmt
     other = next((name for magic, name in OTHER_MAGIC.items() if data.startswith(magic)), None)
     if other:
         raise Rejection("unsupported_type", f"{other} is not allowed: send a PNG, JPEG, WebP or GIF image")

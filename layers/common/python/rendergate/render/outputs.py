@@ -3,7 +3,7 @@ get there: our worker uploads through presigned PUTs; everything else is fetched
 
 from __future__ import annotations
 
-from rendergate import storage
+from rendergate import formats, storage
 from rendergate.backends import Backend, JobState
 from rendergate.config import settings
 from rendergate.errors import RenderFailed, RenderLost
@@ -11,7 +11,6 @@ from rendergate.observability import logger
 from rendergate.tables import Run
 
 PREFIX = "renders/"
-SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"RIFF", "image/webp"))
 
 
 def output_keys(run: Run) -> list[str]:
@@ -43,12 +42,8 @@ def collect(run: Run, state: JobState, backend: Backend) -> list[dict[str, str]]
             data = output.data if output.kind == "inline" else backend.fetch(output)
             if not data:
                 raise RenderFailed(f"image {output.index + 1} came back empty or not as valid base64")
-            storage.write(bucket, key, data, content_type(data))
+            storage.write(bucket, key, data, formats.content_type(data))
         objects.append({"bucket": bucket, "key": key})
     if not objects:
         raise RenderLost(f"job {state.job_id} completed without output: no image came back")
     return objects
-
-
-def content_type(data: bytes) -> str:
-    return next((kind for magic, kind in SIGNATURES if data.startswith(magic)), "application/octet-stream")
