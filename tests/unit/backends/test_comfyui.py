@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+import requests
 from workflows.seed import ROOT
 
 from devstack.comfyui import CpuComfyUI
@@ -134,6 +135,20 @@ def test_a_prompt_finishing_between_two_requests_is_never_reported_lost(
     assert comfy.status(job_id).status in (IN_PROGRESS, COMPLETED)  # running when asked, or done: never lost
     assert job_id in renderer.history
     assert comfy.status(job_id).status == COMPLETED
+
+
+def test_a_prompt_queued_while_it_is_asked_about_is_found(
+    comfy: ComfyUI, renderer: CpuComfyUI, halfway: Halfway
+) -> None:
+    halfway.wait_until_reached(submit(comfy, "run-ahead", graph(steps=10)))
+    job_id = prompt_id_for("run-in-flight")
+
+    def arriving_now(method: str, path: str) -> None:  # a submit whose answer was lost lands meanwhile
+        renderer.answering = None
+        requests.post(f"{renderer.url}/prompt", json={"prompt": graph(), "prompt_id": job_id}, timeout=5)
+
+    renderer.answering = arriving_now
+    assert comfy.status(job_id).status == IN_QUEUE
 
 
 def test_concurrent_watchers_each_hear_their_own_prompt(comfy: ComfyUI, halfway: Halfway) -> None:
