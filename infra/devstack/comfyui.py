@@ -5,7 +5,16 @@ or a 400 `{error, node_errors}`; `GET /prompt`; `GET|POST /queue`; `GET /history
 `GET /view?filename&subfolder&type`; `POST /upload/image`; `POST /interrupt`; `GET /object_info`;
 `GET /system_stats`; and the `/ws?clientId=` websocket with `status`, `execution_start`, `executing`,
 `progress`, `executed`, `execution_success`, `execution_error` and `execution_interrupted` messages.
-Prompts run one at a time, in queue order; the pictures come from `cpu_nodes`."""
+Prompts run one at a time, in queue order; the pictures come from `cpu_nodes`.
+
+Where rendergate depends on it, it behaves as ComfyUI 0.8 does, awkward parts included (server.py,
+execution.py and main.py): one websocket per client id, a new connection replacing the old one and the
+close of either dropping whichever holds the id (`websocket_handler`); a prompt's messages go only to
+the socket of the client id it was queued with; a client connecting mid-prompt is greeted with
+`executing {node}` and no prompt id; a finished prompt leaves the queue and enters the history under one
+lock (`PromptQueue.task_done`), and only then is `executing` with no node sent (`prompt_worker`).
+Two hooks let tests stop the renderer at the moments that matter: `answering(method, path)` runs after an
+answer is made and before it is sent, `stepping(prompt_id, step, steps)` after each sampling step."""
 
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as email_policy
@@ -110,6 +120,11 @@ class CpuComfyUI:
         self.running: QueueItem | None = None
         self.history: dict[str, dict[str, Any]] = {}
         self.sockets: dict[str, WebSocket] = {}
+        self.connected: list[str] = []  # the client id of every websocket accepted, in order
+        self.client_id: str | None = None  # the client of the prompt executing last (PromptServer.client_id)
+        self.last_node_id: str | None = None  # the node executing now, for a client that reconnects
+        self.answering: Callable[[str, str], None] | None = None
+        self.stepping: Callable[[str, int, int], None] | None = None
         self.counters: dict[str, int] = {}
         self.number = 0
         self.order = 0
@@ -190,6 +205,8 @@ class CpuComfyUI:
                 status, answer = 404, {"error": "not found"}
         except json.JSONDecodeError:
             status, answer = 400, {"error": "the body is not JSON"}
+        if self.answering is not None:
+            self.answering(request.command, path)
         self._write(request, status, json.dumps(answer).encode(), "application/json")
 
     def _post_prompt(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -312,17 +329,18 @@ class CpuComfyUI:
         request.wfile.flush()
         socket = WebSocket(request.connection)
         with self.cond:
-            self.sockets[client_id] = socket  # a reconnect with the same id replaces the old socket
-            running = self.running
+            # websocket_handler: the new socket takes the id; the old one stays open but hears nothing more
+            self.sockets[client_id] = socket
+            self.connected.append(client_id)
+            executing = self.last_node_id if self.client_id == client_id else None
         socket.send_json({"type": "status", "data": {"status": self._status(), "sid": client_id}})
-        if running and running.extra_data.get("client_id") == client_id:
-            socket.send_json({"type": "executing", "data": {"node": None, "prompt_id": running.prompt_id}})
+        if executing is not None:  # the running prompt's client reconnected: the node, without a prompt id
+            socket.send_json({"type": "executing", "data": {"node": executing}})
         try:
             socket.serve(request.rfile.read)
         finally:
             with self.cond:
-                if self.sockets.get(client_id) is socket:
-                    del self.sockets[client_id]
+                self.sockets.pop(client_id, None)  # as ComfyUI does: even when another socket holds the id now
             request.close_connection = True
 
     def _send(self, client_id: str | None, kind: str, data: dict[str, Any]) -> None:
@@ -357,13 +375,15 @@ class CpuComfyUI:
                     return
                 item = heapq.heappop(self.queue)
                 self.running = item
+                self.client_id = item.extra_data.get("client_id")
                 self.interrupt.clear()
             self._broadcast_status()
             entry = self._execute(item)
-            with self.cond:
+            with self.cond:  # task_done: out of the queue and into the history under the one lock
                 self.history[item.prompt_id] = entry
                 self.running = None
             self._broadcast_status()
+            self._send(item.extra_data.get("client_id"), "executing", {"node": None, "prompt_id": item.prompt_id})
 
     def _execute(self, item: QueueItem) -> dict[str, Any]:
         client_id = item.extra_data.get("client_id")
@@ -374,6 +394,15 @@ class CpuComfyUI:
             messages.append([kind, data])
             self._send(client_id, kind, data)
 
+        def send(kind: str, data: dict[str, Any]) -> None:
+            if kind == "executing":
+                self.last_node_id = data["node"]
+            self._send(client_id, kind, data)
+
+        def stepped(step: int, steps: int) -> None:
+            if self.stepping is not None:
+                self.stepping(item.prompt_id, step, steps)
+
         run = cpu_nodes.Run(
             prompt_id=item.prompt_id,
             prompt=item.prompt,
@@ -381,9 +410,10 @@ class CpuComfyUI:
             output_dir=self.output_dir,
             temp_dir=self.temp_dir,
             step_seconds=self.step_seconds,
-            send=lambda kind, data: self._send(client_id, kind, data),
+            send=send,
             interrupted=self.interrupt.is_set,
             next_filename=self._next_filename,
+            stepped=stepped,
         )
         note("execution_start", {})
         note("execution_cached", {"nodes": []})
@@ -412,7 +442,7 @@ class CpuComfyUI:
                 },
             )
             status = {"status_str": "error", "completed": False}
-        self._send(client_id, "executing", {"node": None, "prompt_id": item.prompt_id})
+        self.last_node_id = None
         meta = {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n} for n in run.outputs_ui}
         return {
             "prompt": item.as_list(),

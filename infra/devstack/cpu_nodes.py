@@ -2,8 +2,10 @@
 the same prompt, seed and size always paint the same picture (a gradient and shapes chosen by a hash
 of everything that would change a real render), so tests and demos get stable, distinct images.
 
-Validation answers in ComfyUI's shapes: `missing_node_type` for an unknown class, and per-node
-`node_errors` (`required_input_missing`, `value_not_in_list`, `value_bigger_than_max`, …)."""
+Validation answers as ComfyUI 0.8 does (`validate_prompt` in execution.py): `invalid_prompt` for a node
+without a known class (0.8 predates the `missing_node_type` of later releases), per-node `node_errors`
+(`required_input_missing`, `value_not_in_list`, `value_bigger_than_max`, …), and a prompt whose outputs
+are only partly valid is accepted with the valid ones alone."""
 
 from __future__ import annotations
 
@@ -107,17 +109,12 @@ def validate(prompt: Any, input_dir: Path) -> Validation:
     if not isinstance(prompt, dict):
         return Validation(False, _error("invalid_prompt", "Prompt must be an object of nodes", ""), [])
     for node_id, node in prompt.items():
-        class_type = node.get("class_type") if isinstance(node, dict) else None
-        if class_type in NODES:
-            continue
-        title = node.get("_meta", {}).get("title") if isinstance(node, dict) else None
-        message = (
-            f"Node '{title or f'ID #{node_id}'}' has no class_type. The workflow may be corrupted."
-            if class_type is None
-            else f"Node '{title or class_type}' not found. The custom node may not be installed."
-        )
-        extra = {"node_id": node_id, "class_type": class_type, "node_title": title}
-        return Validation(False, _error("missing_node_type", message, f"Node ID '#{node_id}'", extra), [])
+        if not isinstance(node, dict) or "class_type" not in node:
+            message = "Cannot execute because a node is missing the class_type property."
+            return Validation(False, _error("invalid_prompt", message, f"Node ID '#{node_id}'"), [])
+        if node["class_type"] not in NODES:
+            message = f"Cannot execute because node {node['class_type']} does not exist."
+            return Validation(False, _error("invalid_prompt", message, f"Node ID '#{node_id}'"), [])
     outputs = [node_id for node_id, node in prompt.items() if NODES[node["class_type"]].output]
     if not outputs:
         return Validation(False, _error("prompt_no_outputs", "Prompt has no outputs", ""), [])
@@ -247,6 +244,7 @@ class Run:
     send: Callable[[str, dict[str, Any]], None]
     interrupted: Callable[[], bool]
     next_filename: Callable[[str], str]
+    stepped: Callable[[int, int], None] = lambda step, steps: None  # after each sampling step
     executed: list[str] = field(default_factory=list)
     outputs_ui: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -338,6 +336,7 @@ def _sample(run: Run, node_id: str, a: dict[str, Any]) -> tuple[Any, ...]:
 
             time.sleep(run.step_seconds)
         run.send("progress", {"value": step + 1, "max": steps, "prompt_id": run.prompt_id, "node": node_id})
+        run.stepped(step + 1, steps)
     latent = a["latent_image"]
     recipe = {
         "model": a["model"],

@@ -124,7 +124,7 @@ def _wait_until_ready(comfy_url: str) -> None:
 
 def _wait(comfy: ComfyUI, prompt_id: str, progress: Progress) -> Any:
     """Follow the prompt to its end: progress from /ws when it is there, the end from /history."""
-    watcher = comfy.watch()
+    watcher = comfy.watch([prompt_id])
     reported = -1
     try:
         while True:

@@ -10,6 +10,7 @@ from support.aws import create_resources
 
 if TYPE_CHECKING:
     from devstack.comfyui import CpuComfyUI
+    from support.comfyui import Halfway
 
 
 @pytest.fixture
@@ -63,3 +64,13 @@ def renderer(settings: Callable[..., None]) -> Iterator[CpuComfyUI]:
     settings(COMFYUI_URL=running.url, RENDER_BACKEND="comfyui")
     yield running
     running.stop()
+
+
+@pytest.fixture
+def halfway(renderer: CpuComfyUI) -> Iterator[Halfway]:
+    """Every prompt the renderer runs stops halfway through sampling until the test releases it."""
+    from support.comfyui import Halfway
+
+    hook = Halfway(renderer)
+    yield hook
+    hook.everything.set()

@@ -1,4 +1,5 @@
 """The CPU renderer answers in ComfyUI's shapes: /prompt, its 400 bodies, /history, /view, /ws messages;
+it keeps ComfyUI's awkward parts (one socket per client id, the reconnect greeting, partly valid prompts);
 and the same prompt, seed and size always paint the same picture."""
 
 from __future__ import annotations
@@ -14,15 +15,46 @@ import websocket
 from workflows.seed import ROOT
 
 from devstack.comfyui import CpuComfyUI
+from support.comfyui import BROKEN_OUTPUT, BROKEN_SAMPLER, Halfway, partly_valid
+from support.waiting import eventually
 
 GRAPH = json.loads((ROOT / "txt2img/1.0.0/workflow.json").read_text())
 
 
 @pytest.fixture
-def comfy() -> Any:
-    renderer = CpuComfyUI(port=0, step_seconds=0.001).start()
-    yield renderer
-    renderer.stop()
+def comfy(renderer: CpuComfyUI) -> CpuComfyUI:
+    return renderer
+
+
+def connect(comfy: CpuComfyUI, client_id: str) -> Any:
+    return websocket.create_connection(f"{comfy.url.replace('http', 'ws')}/ws?clientId={client_id}", timeout=5)
+
+
+def queue(comfy: CpuComfyUI, made: dict[str, Any], client_id: str) -> str:
+    answer = requests.post(f"{comfy.url}/prompt", json={"prompt": made, "client_id": client_id}, timeout=5)
+    return str(answer.json()["prompt_id"])
+
+
+def messages_until(socket: Any, last: str) -> list[dict[str, Any]]:
+    """Messages up to and including `executing` with no node (a prompt's end) or `last`."""
+    seen = []
+    while True:
+        message = json.loads(socket.recv())
+        seen.append(message)
+        data = message["data"]
+        if message["type"] == last or (message["type"] == "executing" and data.get("node") is None):
+            return seen
+
+
+def drain(socket: Any) -> list[dict[str, Any]]:
+    """The messages that arrive until the socket has been quiet for a moment."""
+    socket.settimeout(0.3)
+    seen = []
+    try:
+        while True:
+            seen.append(json.loads(socket.recv()))
+    except websocket.WebSocketTimeoutException:
+        return seen
 
 
 def prompt(text: str = "a cat", seed: int = 1, size: int = 64, batch: int = 1) -> dict[str, Any]:
@@ -87,13 +119,38 @@ def test_an_unknown_checkpoint_is_refused_with_node_errors(comfy: CpuComfyUI) ->
     assert error["extra_info"]["input_name"] == "ckpt_name"
 
 
-def test_an_unknown_node_type_is_refused_before_validation(comfy: CpuComfyUI) -> None:
+def test_an_unknown_node_type_is_an_invalid_prompt_as_in_comfyui_0_8(comfy: CpuComfyUI) -> None:
     made = prompt()
     made["3"]["class_type"] = "MagicSampler"
+    answer = requests.post(f"{comfy.url}/prompt", json={"prompt": made}, timeout=5)
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": {
+            "type": "invalid_prompt",
+            "message": "Cannot execute because node MagicSampler does not exist.",
+            "details": "Node ID '#3'",
+            "extra_info": {},
+        },
+        "node_errors": {},
+    }
+    del made["3"]["class_type"]
     body = requests.post(f"{comfy.url}/prompt", json={"prompt": made}, timeout=5).json()
-    assert body["error"]["type"] == "missing_node_type"
-    assert body["error"]["extra_info"] == {"node_id": "3", "class_type": "MagicSampler", "node_title": "KSampler"}
-    assert body["node_errors"] == {}
+    assert (body["error"]["type"], body["error"]["message"]) == (
+        "invalid_prompt",
+        "Cannot execute because a node is missing the class_type property.",
+    )
+
+
+def test_a_partly_valid_prompt_is_queued_with_its_valid_outputs_alone(comfy: CpuComfyUI) -> None:
+    answer = requests.post(f"{comfy.url}/prompt", json={"prompt": partly_valid(prompt())}, timeout=5)
+    assert answer.status_code == 200
+    body = answer.json()
+    node = body["node_errors"][BROKEN_SAMPLER]
+    assert (node["class_type"], node["dependent_outputs"]) == ("KSampler", [BROKEN_OUTPUT])
+    assert node["errors"][0]["details"].startswith("sampler_name: 'warp' not in [")
+    entry = finished(comfy, body["prompt_id"])
+    assert entry["prompt"][4] == ["9"]  # the outputs it executes
+    assert list(entry["outputs"]) == ["9"] and entry["status"]["status_str"] == "success"
 
 
 @pytest.mark.parametrize(
@@ -183,3 +240,50 @@ def test_uploaded_images_feed_load_image(comfy: CpuComfyUI) -> None:
     made["3"]["inputs"]["steps"] = 2
     prompt_id = requests.post(f"{comfy.url}/prompt", json={"prompt": made}, timeout=5).json()["prompt_id"]
     assert finished(comfy, prompt_id)["status"]["status_str"] == "success"
+
+
+def test_a_client_reconnecting_mid_prompt_is_told_the_node_running_now(comfy: CpuComfyUI, halfway: Halfway) -> None:
+    prompt_id = queue(comfy, prompt(), "painter")
+    halfway.wait_until_reached(prompt_id)
+    again, other = connect(comfy, "painter"), connect(comfy, "bystander")
+    greeting = json.loads(again.recv())
+    assert (greeting["type"], greeting["data"]["sid"]) == ("status", "painter")
+    assert json.loads(again.recv()) == {"type": "executing", "data": {"node": "3"}}  # no prompt id: not the end
+    assert json.loads(other.recv())["data"]["sid"] == "bystander"
+    halfway.release(prompt_id)
+    heard = messages_until(again, "never")
+    assert heard[-1]["data"] == {"node": None, "prompt_id": prompt_id}
+    assert any(m["type"] == "progress" for m in heard)
+    assert {m["type"] for m in drain(other)} <= {"status"}  # another client hears only the queue's status
+    for socket in (again, other):
+        socket.close()
+
+
+def test_one_socket_per_client_id_and_closing_the_replaced_one_drops_the_id(comfy: CpuComfyUI) -> None:
+    first, second = connect(comfy, "shared"), connect(comfy, "shared")
+    first.recv(), second.recv()  # the greetings
+    one = queue(comfy, prompt("one"), "shared")
+    heard = messages_until(second, "never")
+    assert any(m["type"] == "progress" and m["data"]["prompt_id"] == one for m in heard)
+    assert drain(first) == []  # replaced: ComfyUI sends it nothing more, not even the queue's status
+    first.close()  # websocket_handler's finally drops the id, though the second socket holds it now
+    eventually(lambda: _not_registered(comfy, "shared"))
+    two = queue(comfy, prompt("two"), "shared")
+    finished(comfy, two)
+    assert drain(second) == []
+    second.close()
+
+
+def test_the_end_of_a_prompt_is_announced_once_the_history_has_it(comfy: CpuComfyUI) -> None:
+    socket = connect(comfy, "reader")
+    socket.recv()
+    prompt_id = queue(comfy, prompt(), "reader")
+    messages_until(socket, "never")
+    history = requests.get(f"{comfy.url}/history/{prompt_id}", timeout=5).json()
+    queued = requests.get(f"{comfy.url}/queue", timeout=5).json()
+    socket.close()
+    assert prompt_id in history and prompt_id not in json.dumps(queued)
+
+
+def _not_registered(comfy: CpuComfyUI, client_id: str) -> None:
+    assert client_id not in comfy.sockets

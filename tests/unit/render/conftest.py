@@ -21,3 +21,10 @@ def runpod(aws: None, renderer: CpuComfyUI, settings: Callable[..., None]) -> It
     )
     yield server
     server.stop()
+
+
+@pytest.fixture
+def comfyui(aws: None, renderer: CpuComfyUI, settings: Callable[..., None]) -> CpuComfyUI:
+    """The CPU renderer as the render backend; every run is due for a check."""
+    settings(RECONCILE_POLL_SECONDS="0")
+    return renderer

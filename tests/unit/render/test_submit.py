@@ -1,5 +1,6 @@
 """The Render task: however often Step Functions invokes it, one job is submitted; a cancelled run is never
-submitted; a refused workflow fails the task with ComfyUI's reason."""
+submitted; a refused workflow fails the task with ComfyUI's reason, and so does one ComfyUI accepts only
+in part, which is then never rendered."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pytest
 
 from devstack.comfyui import CpuComfyUI
 from rendergate.errors import RenderFailed
+from support.comfyui import Halfway, partly_valid
 from support.functions import load_function
 from support.handlers import AUTH, Context, call
 from support.runpod import RunPodServer
+from support.waiting import eventually
 
 BODY = {"workflow": "txt2img", "params": {"prompt": "a cat", "width": 64, "height": 64, "steps": 2}}
 
@@ -57,6 +60,30 @@ def test_a_refused_workflow_fails_the_task_with_comfyuis_reason(aws: None, rende
         render_task(run_id, "token")
     run = Run.get(run_id)
     assert run.submit_state == "refused" and "missing.safetensors" in (run.backend_error or "")
+
+
+def test_a_partly_valid_workflow_fails_the_task_naming_the_nodes_and_never_renders(
+    aws: None, renderer: CpuComfyUI, halfway: Halfway
+) -> None:
+    from rendergate.backends.comfyui import prompt_id_for
+    from rendergate.tables import Run
+
+    blocker = requested(prompt="first in line")
+    render_task(blocker, "token-blocker")
+    halfway.wait_until_reached(prompt_id_for(blocker))
+    run_id = requested()
+    run = Run.get(run_id)
+    run.update(actions=[Run.graph.set(partly_valid(run.graph or {}))])  # a workflow with a second, broken output
+    with pytest.raises(RenderFailed, match=r"only part of the workflow: node 12 \(KSampler\): Value not in list"):
+        render_task(run_id, "token")
+    assert Run.get(run_id).submit_state == "refused"
+    halfway.release(prompt_id_for(blocker))
+    eventually(lambda: _rendered(renderer, prompt_id_for(blocker)))
+    assert prompt_id_for(run_id) not in renderer.history and not renderer.queue  # taken off the queue unrendered
+
+
+def _rendered(renderer: CpuComfyUI, prompt_id: str) -> None:
+    assert prompt_id in renderer.history and renderer.running is None
 
 
 def test_a_submit_that_died_mid_request_is_not_resent_to_runpod(runpod: RunPodServer) -> None:

@@ -64,10 +64,10 @@ def _checked(run: Run, progress: int | None = None) -> str:
 
 
 def _follow(run_ids: list[str], remaining_ms: Callable[[], int], outcomes: dict[str, str]) -> None:
-    first = runs.find(run_ids[0])
-    backend = backends.backend((first.backend if first else None) or settings().render_backend)
+    followed = [run for run in map(runs.find, run_ids) if run is not None]
+    backend = backends.backend((followed[0].backend if followed else None) or settings().render_backend)
     watch = getattr(backend, "watch", None)  # ComfyUI's /ws; RunPod has no socket to watch
-    watcher = watch() if watch else None
+    watcher = watch([run.job_id for run in followed if run.job_id]) if watch else None
     try:
         while run_ids and remaining_ms() > FOLLOW_MARGIN_MS:
             if watcher is not None:
