@@ -57,6 +57,7 @@ def test_an_upload_overwritten_after_review_publishes_the_reviewed_bytes(devstac
     devstack.ingest_idle()
     still = devstack.run(run_id)
     assert (still["status"], still["error"]) == ("awaiting_review", None)  # the first arrival decided
+    assert requests.get(still["assets"][0]["original_url"], timeout=10).content == reviewed  # what is reviewed
 
     run = approve(devstack, run_id)
 
