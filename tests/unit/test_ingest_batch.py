@@ -146,3 +146,22 @@ def test_a_later_write_to_the_same_key_does_not_fail_a_run_that_is_under_way(aws
     assert (run.status, run.error_name) == ("enriching", None)
     assert len(executions()) == 1
     assert boto3.client("s3").get_object_tagging(Bucket="media-bucket", Key=key)["TagSet"] == []
+
+
+def test_a_later_write_handled_alongside_the_first_does_not_fail_the_run(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rendergate import ingest as stage
+    from rendergate.tables import Run
+
+    run_id, key = presigned_key("raced.png", size=10)
+    first = uploaded(key, b"x" * 10)
+    seen_queued = Run.get(run_id)  # what a second invocation read before the first one started the run
+    ingest(sqs_batch(first))
+    overwrite = uploaded(key, b"y" * 5000, "text/html")
+    monkeypatch.setattr(stage, "_run_for", lambda bucket, key: seen_queued)
+    ingest(sqs_batch(overwrite))
+
+    run = Run.get(run_id)
+    assert (run.status, run.error_name) == ("enriching", None)
+    assert len(executions()) == 1

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
+from pynamodb.expressions.update import Action
+
 from rendergate import executions, runs, storage
 from rendergate.config import settings
 from rendergate.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, UploadRejected
 from rendergate.observability import logger
-from rendergate.tables import Run
+from rendergate.tables import Run, now_iso, update_if
 
 INCOMING_PREFIX = "incoming/"
 # The file name extensions each accepted Content-Type may carry (compared case-insensitively).
@@ -191,7 +193,14 @@ def _reject_upload(run: Run, bucket: str, key: str, rejection: UploadRejected) -
     """Fail the run with the reason, start nothing, and tag the object for discard."""
     logger.warning("upload rejected", extra={"run_id": run.run_id, "key": key, "reason": str(rejection)})
     storage.discard(bucket, key)  # before the run fails, so a redelivery after a crash still tags it
-    runs.advance(run, "failed", error_name=type(rejection).__name__, error_cause=str(rejection))
+    failure: list[Action] = [
+        Run.status.set("failed"),
+        Run.error_name.set(type(rejection).__name__),
+        Run.error_cause.set(str(rejection)),
+        Run.updated_at.set(now_iso()),
+    ]
+    # only while queued: an earlier arrival handled at the same time may have started the run already
+    update_if(run, failure, Run.status == "queued")
 
 
 def _run_for(bucket: str, key: str) -> Run:
