@@ -3,7 +3,7 @@
 The SAM template is translated to plain CloudFormation by aws-sam-translator, code folders are zipped
 and uploaded as `sam package` does, and moto's CloudFormation creates the stack. What moto's
 CloudFormation does not apply is filled in through the service APIs from the same translated
-template: bucket notifications, and the state machine (created in the executing Step Functions
+template: bucket notifications and versioning, and the state machine (created in the executing Step Functions
 backend with its DefinitionSubstitutions resolved). Nothing is listed a second time by hand.
 """
 
@@ -181,6 +181,7 @@ def deploy(endpoint_url: str, stack_name: str = "rendergate", parameters: dict[s
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
 
     _apply_bucket_notifications(notifications, resources, endpoint_url)
+    _apply_bucket_versioning(cfn_template, resources, endpoint_url)
     functions = _functions(cfn_template, resources, code_dirs, endpoint_url)
     state_machine_arn = _create_state_machine(cfn_template, resources, functions, endpoint_url)
     schedules = _schedules(cfn_template, resources, functions, endpoint_url)
@@ -258,6 +259,17 @@ def _apply_bucket_notifications(
             Bucket=resources[bucket_logical_id],
             NotificationConfiguration={"QueueConfigurations": queue_configs},
         )
+
+
+def _apply_bucket_versioning(cfn_template: dict[str, Any], resources: dict[str, str], endpoint_url: str) -> None:
+    """moto's CloudFormation ignores VersioningConfiguration; publish depends on the versions it keeps."""
+    s3 = client("s3", endpoint_url)
+    for logical_id, resource in cfn_template["Resources"].items():
+        versioning = resource.get("Properties", {}).get("VersioningConfiguration")
+        if resource["Type"] == "AWS::S3::Bucket" and versioning:
+            s3.put_bucket_versioning(
+                Bucket=resources[logical_id], VersioningConfiguration={"Status": versioning["Status"]}
+            )
 
 
 def _functions(

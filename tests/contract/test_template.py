@@ -202,3 +202,12 @@ def test_every_function_imports_with_only_its_own_layers(logical_id: str) -> Non
     env = {**os.environ, "PYTHONPATH": str(ROOT / "layers/common/python")}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)  # noqa: S603
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_media_bucket_keeps_versions_longer_than_a_review_may_wait() -> None:
+    bucket = TEMPLATE["Resources"]["MediaBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    [expiry] = [rule for rule in bucket["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in rule]
+    assert expiry["Status"] == "Enabled" and "TagFilters" not in expiry and "Prefix" not in expiry
+    review_timeout = int(TEMPLATE["Parameters"]["ReviewTimeoutSeconds"]["Default"])
+    assert expiry["NoncurrentVersionExpiration"]["NoncurrentDays"] * 86400 > review_timeout

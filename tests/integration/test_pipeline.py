@@ -17,20 +17,6 @@ from support.images import png
 from support.waiting import eventually
 
 
-def audit_rows(devstack: DevStack, run_id: str) -> list[dict[str, Any]]:
-    table = devstack.aws("dynamodb")
-    from boto3.dynamodb.types import TypeDeserializer
-
-    rows = table.scan(TableName=devstack.state["tables"]["audit"])["Items"]
-    decoded = [{k: TypeDeserializer().deserialize(v) for k, v in row.items()} for row in rows]
-    return [row for row in decoded if row.get("correlation_id") == run_id]
-
-
-def library_keys(devstack: DevStack, prefix: str = "") -> list[str]:
-    listing = devstack.aws("s3").list_objects_v2(Bucket=devstack.state["library_bucket"], Prefix=prefix)
-    return [o["Key"] for o in listing.get("Contents", [])]
-
-
 def test_upload_approve_publish(devstack: DevStack, bus_events: Any) -> None:
     data = png(1, (160, 120))
     run_id = devstack.upload(data, "Sunset Över Sea (1).png", title="Sunset over sea", tags=["sky"], namespace="alice")
@@ -59,7 +45,7 @@ def test_upload_approve_publish(devstack: DevStack, bus_events: Any) -> None:
     assert copied["Body"].read() == data
     assert copied["Metadata"]["run-id"] == run_id
 
-    [audit] = audit_rows(devstack, run_id)
+    [audit] = devstack.audit_rows(run_id)
     assert audit["status"] == "published"
     assert audit["reviewer"] == "Alice"
     assert audit["artifact_uri"].endswith(f"incoming/{run_id}/Sunset Över Sea (1).png")
@@ -95,7 +81,7 @@ def test_reject_discards_and_publishes_nothing(devstack: DevStack, awaiting_revi
     assert asset["status"] == "discarded"
     tags = devstack.aws("s3").get_object_tagging(Bucket=devstack.state["media_bucket"], Key=asset["key"])["TagSet"]
     assert {"Key": "rendergate-discard", "Value": "true"} in tags
-    assert library_keys(devstack, "library/not-this-one/") == []
+    assert devstack.library_keys("library/not-this-one/") == []
 
 
 def test_auto_approve_skips_the_review(devstack: DevStack) -> None:
@@ -103,7 +89,7 @@ def test_auto_approve_skips_the_review(devstack: DevStack) -> None:
     run = devstack.wait_for(run_id, "completed")
     assert run["status"] == "completed"
     assert run["review"] is None
-    assert library_keys(devstack, "library/auto/") == ["library/auto/auto.png"]
+    assert devstack.library_keys("library/auto/") == ["library/auto/auto.png"]
 
 
 def test_a_duplicate_s3_event_makes_one_run(devstack: DevStack, awaiting_review: Any) -> None:
@@ -113,12 +99,7 @@ def test_a_duplicate_s3_event_makes_one_run(devstack: DevStack, awaiting_review:
     for _ in range(2):
         sqs.send_message(QueueUrl=devstack.state["ingest_queue_url"], MessageBody=notification)
 
-    def queue_drained() -> None:
-        attributes = sqs.get_queue_attributes(QueueUrl=devstack.state["ingest_queue_url"], AttributeNames=["All"])
-        counts = attributes["Attributes"]
-        assert counts["ApproximateNumberOfMessages"] == counts["ApproximateNumberOfMessagesNotVisible"] == "0"
-
-    eventually(queue_drained)
+    devstack.ingest_idle()
     assert [e["name"] for e in devstack.executions()].count(run["run_id"]) == 1
     again = devstack.run(run["run_id"])
     assert again["status"] == "awaiting_review"
@@ -171,9 +152,9 @@ def test_a_replayed_decision_has_no_second_effect(devstack: DevStack, awaiting_r
     after = devstack.run(run["run_id"])
     assert after["status"] == "completed"
     assert len(after["published"]) == 1
-    assert len(audit_rows(devstack, run["run_id"])) == 1
-    assert audit_rows(devstack, run["run_id"])[0]["reviewer"] == "Ann"
-    assert library_keys(devstack, "library/only-once/") == ["library/only-once/picture.png"]
+    assert len(devstack.audit_rows(run["run_id"])) == 1
+    assert devstack.audit_rows(run["run_id"])[0]["reviewer"] == "Ann"
+    assert devstack.library_keys("library/only-once/") == ["library/only-once/picture.png"]
     assert "This review was already decided" in requests.get(link, timeout=10).text
 
 

@@ -67,8 +67,12 @@ def create_resources() -> None:
             spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         dynamodb.create_table(**spec)
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=UNIT_ENV["RENDERGATE_MEDIA_BUCKET"])
-    s3.create_bucket(Bucket=UNIT_ENV["RENDERGATE_LIBRARY_BUCKET"])
+    for logical_id, name in (("MediaBucket", "MEDIA"), ("LibraryBucket", "LIBRARY")):
+        bucket = UNIT_ENV[f"RENDERGATE_{name}_BUCKET"]
+        s3.create_bucket(Bucket=bucket)
+        versioning = TEMPLATE["Resources"][logical_id]["Properties"].get("VersioningConfiguration")
+        if versioning:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
     boto3.client("events").create_event_bus(Name=UNIT_ENV["RENDERGATE_EVENT_BUS"])
     role = boto3.client("iam").create_role(
         RoleName="pipeline",

@@ -138,6 +138,30 @@ class DevStack:
     def decide(self, link: str, **form: str) -> requests.Response:
         return requests.post(link.split("?")[0], data={**self.review_form(link), **form}, timeout=10)
 
+    def ingest_idle(self, timeout: float = 15) -> None:
+        """Wait until every S3 notification queued for ingest has been handled."""
+        sqs, url = self.aws("sqs"), self.state["ingest_queue_url"]
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            if counts["ApproximateNumberOfMessages"] == counts["ApproximateNumberOfMessagesNotVisible"] == "0":
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the ingest queue did not drain: {counts}")
+            time.sleep(0.2)
+
+    def library_keys(self, prefix: str = "") -> list[str]:
+        listing = self.aws("s3").list_objects_v2(Bucket=self.state["library_bucket"], Prefix=prefix)
+        return sorted(o["Key"] for o in listing.get("Contents", []))
+
+    def audit_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """The publisher's audit rows of one run."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        rows = self.aws("dynamodb").scan(TableName=self.state["tables"]["audit"])["Items"]
+        decoded = [{k: TypeDeserializer().deserialize(v) for k, v in row.items()} for row in rows]
+        return [row for row in decoded if row.get("correlation_id") == run_id]
+
     def executions(self) -> list[dict[str, Any]]:
         sfn = self.aws("stepfunctions")
         return list(sfn.list_executions(stateMachineArn=self.state["state_machine_arn"])["executions"])

@@ -42,11 +42,11 @@ def test_urls_expire_within_fifteen_minutes(aws: None) -> None:
     assert int(parse_qs(urlsplit(put["url"]).query)["X-Amz-Expires"][0]) <= 900
 
 
-def test_put_signs_the_content_type(aws: None) -> None:
+def test_put_signs_the_content_type_and_creates_the_object_only_once(aws: None) -> None:
     answer = presign(method="PUT", content_type="image/webp", filename="x.webp")
     query = parse_qs(urlsplit(answer["url"]).query)
-    assert "content-type" in query["X-Amz-SignedHeaders"][0].split(";")
-    assert answer["headers"] == {"Content-Type": "image/webp"}
+    assert {"content-type", "if-none-match"} <= set(query["X-Amz-SignedHeaders"][0].split(";"))
+    assert answer["headers"] == {"Content-Type": "image/webp", "If-None-Match": "*"}
     assert urlsplit(answer["url"]).path.endswith(f"incoming/{answer['run_id']}/x.webp")
 
 
@@ -80,11 +80,38 @@ def test_presign_creates_a_queued_run(aws: None) -> None:
         ({"namespace": "Not Valid!"}, BadRequest, "namespace"),
         ({"method": "GET"}, BadRequest, "method"),
         ({"surprise": 1}, BadRequest, "unknown field"),
+        ({"filename": "photo.png.exe"}, BadRequest, "filename must end in .png for image/png"),
+        ({"filename": "page.html"}, BadRequest, "filename must end in .png"),
+        ({"filename": "vector.svg"}, BadRequest, "filename must end in .png"),
+        ({"filename": "shell.php"}, BadRequest, "filename must end in .png"),
+        ({"filename": ".htaccess"}, BadRequest, "filename must end in .png"),
+        ({"filename": "noextension"}, BadRequest, "filename must end in .png"),
+        ({"filename": "photo.jpg"}, BadRequest, "filename must end in .png"),
+        (
+            {"filename": "photo.png", "content_type": "image/jpeg"},
+            BadRequest,
+            "must end in .jpg or .jpeg for image/jpeg",
+        ),
+        ({"filename": "photo.png", "content_type": "image/webp"}, BadRequest, "must end in .webp for image/webp"),
     ],
 )
 def test_bad_requests_are_refused_with_a_message(aws: None, body: dict[str, Any], error: type, words: str) -> None:
     with pytest.raises(error, match=words):
         presign(**body)
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type"),
+    [
+        ("a.png", "image/png"),
+        ("A.PNG", "image/png"),
+        ("a.jpg", "image/jpeg"),
+        ("a.JPEG", "image/jpeg"),
+        ("a.WebP", "image/webp"),
+    ],
+)
+def test_the_extension_matches_the_declared_type_in_any_case(aws: None, filename: str, content_type: str) -> None:
+    assert presign(filename=filename, content_type=content_type)["key"].endswith(f"/{filename}")
 
 
 def test_unusual_but_valid_filenames_are_kept(aws: None) -> None:

@@ -3,37 +3,19 @@ flagged (never dropped), selection per type with locks, and retries that change 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import boto3
 import pytest
 
 from support.images import photo, save
-
-MEDIA = "media-bucket"
-
-
-def new_run(title: str = "Sunset", **fields: Any) -> str:
-    from rendergate import ingest
-
-    body = {"filename": "x.png", "content_type": "image/png", "size": 10, "title": title, **fields}
-    return str(ingest.presign_upload(body)["run_id"])
-
-
-def put(key: str, data: bytes) -> dict[str, str]:
-    boto3.client("s3").put_object(Bucket=MEDIA, Key=key, Body=data)
-    return {"bucket": MEDIA, "key": key}
+from support.stages import MEDIA, enrich, new_run, put
 
 
 def objects(prefix: str) -> list[str]:
     listing = boto3.client("s3").list_objects_v2(Bucket=MEDIA, Prefix=prefix)
     return sorted(o["Key"] for o in listing.get("Contents", []))
-
-
-def enrich(run_id: str, sources: list[dict[str, str]]) -> dict[str, Any]:
-    from rendergate.enrich import enrich_run
-
-    return enrich_run({"run_id": run_id, "objects": sources})
 
 
 def assets(run_id: str) -> dict[str, Any]:
@@ -123,3 +105,40 @@ def test_a_run_with_only_bad_files_fails_with_every_reason(aws: None) -> None:
     with pytest.raises(ImageRejected, match=r"a\.png: .*; b\.png: "):
         enrich(run_id, sources)
     assert {a.status for a in assets(run_id).values()} == {"rejected"}
+
+
+def test_the_version_and_etag_of_the_analysed_bytes_are_recorded(aws: None) -> None:
+    run_id = new_run()
+    data = save(photo(80), "PNG")
+    stored = boto3.client("s3").put_object(Bucket=MEDIA, Key=f"incoming/{run_id}/x.png", Body=data)
+    put(f"incoming/{run_id}/x.png", save(photo(81), "PNG"))  # a later write: the source names the first
+    enrich(run_id, [{"bucket": MEDIA, "key": f"incoming/{run_id}/x.png", "version_id": stored["VersionId"]}])
+
+    row = assets(run_id)["x.png"]
+    assert (row.version_id, row.etag) == (stored["VersionId"], stored["ETag"])
+    assert row.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_retry_stores_the_analysed_version_in_the_cache_even_after_an_overwrite(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rendergate.enrich as stage
+
+    run_id = new_run()
+    data = save(photo(82), "PNG")
+    source = put(f"renders/{run_id}/a.png", data)
+
+    def hash_index_times_out(rows: list[Any]) -> None:
+        raise TimeoutError("the hash index did not answer")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stage, "_dedupe", hash_index_times_out)
+        with pytest.raises(TimeoutError):
+            enrich(run_id, [source])  # analysed and saved, then the invocation died before selection
+    put(source["key"], save(photo(83), "PNG"))
+    enrich(run_id, [source])
+
+    row = assets(run_id)["a.png"]
+    assert row.selected and row.cache_key.endswith(f"{hashlib.sha256(data).hexdigest()}.png")
+    cached = boto3.client("s3").get_object(Bucket=MEDIA, Key=row.cache_key)["Body"].read()
+    assert cached == data

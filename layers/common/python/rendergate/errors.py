@@ -46,6 +46,16 @@ class ImageRejected(RendergateError):
     """No asset of the run is an acceptable image; the message names the reason."""
 
 
+class UploadRejected(RendergateError):
+    """The stored upload is not what was declared when it was presigned (larger, or another Content-Type)."""
+
+
+class ChangedAfterReview(RendergateError):
+    """An approved object no longer holds the bytes the reviewer saw; nothing of it is published."""
+
+    code = "changed_after_review"
+
+
 class TransientError(RendergateError):
     """A dependency failed in a way worth retrying (the state machine retries this name)."""
 

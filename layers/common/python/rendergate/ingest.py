@@ -10,14 +10,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
+from pynamodb.expressions.update import Action
+
 from rendergate import executions, runs, storage
 from rendergate.config import settings
-from rendergate.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from rendergate.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, UploadRejected
 from rendergate.observability import logger
-from rendergate.tables import Run
+from rendergate.tables import Run, now_iso, update_if
 
 INCOMING_PREFIX = "incoming/"
-CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp")
+# The file name extensions each accepted Content-Type may carry (compared case-insensitively).
+EXTENSIONS = {"image/png": (".png",), "image/jpeg": (".jpg", ".jpeg"), "image/webp": (".webp",)}
+CONTENT_TYPES = tuple(EXTENSIONS)
 UPLOAD_FIELDS = frozenset(
     {
         "filename",
@@ -66,8 +70,8 @@ def presign_upload(body: dict[str, Any]) -> dict[str, Any]:
         "expires_at": (datetime.now(UTC) + timedelta(seconds=expires_in)).isoformat().replace("+00:00", "Z"),
     }
     if request["method"] == "PUT":
-        answer["url"] = storage.presign_put(config.media_bucket, key, request["content_type"], expires_in)
-        answer["headers"] = {"Content-Type": request["content_type"]}
+        put = storage.presign_put(config.media_bucket, key, request["content_type"], expires_in)
+        answer["url"], answer["headers"] = put["url"], put["headers"]
     else:
         post = storage.presign_post(config.media_bucket, key, request["content_type"], request["size"], expires_in)
         answer["url"], answer["fields"] = post["url"], post["fields"]
@@ -93,8 +97,11 @@ def _upload_request(body: dict[str, Any]) -> dict[str, Any]:
     method = body.get("method", "POST")
     if method not in ("POST", "PUT"):
         raise BadRequest("method must be POST or PUT")
+    filename = safe_filename(body.get("filename"))
+    if not filename.lower().endswith(EXTENSIONS[content_type]):
+        raise BadRequest(f"filename must end in {' or '.join(EXTENSIONS[content_type])} for {content_type}")
     return {
-        "filename": safe_filename(body.get("filename")),
+        "filename": filename,
         "content_type": content_type,
         "size": size,
         "method": method,
@@ -129,29 +136,71 @@ def ingest_message(body: str) -> list[str]:
     for record in message.get("Records", []):
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
             continue
-        run_id = ingest_object(record["s3"]["bucket"]["name"], decode_key(record["s3"]["object"]["key"]))
+        stored = record["s3"]["object"]
+        run_id = ingest_object(record["s3"]["bucket"]["name"], decode_key(stored["key"]), stored.get("versionId"))
         if run_id:
             started.append(run_id)
     return started
 
 
-def ingest_object(bucket: str, key: str) -> str | None:
-    """Start the pipeline for one created object, once. Returns the run id, or None if ignored."""
+def ingest_object(bucket: str, key: str, version_id: str | None = None) -> str | None:
+    """Start the pipeline for one created object, once, if it is what its upload declared.
+    Returns the run id, or None if ignored or rejected."""
     config = settings()
     if bucket != config.media_bucket or not key.startswith(INCOMING_PREFIX):
         logger.warning("ignoring an object outside incoming/", extra={"bucket": bucket, "key": key})
         return None
     run = _run_for(bucket, key)
-    execution = executions.start(run.run_id, pipeline_input(run, bucket, key))
+    if run.status != "queued":  # the first arrival decided; a later write (or a redelivery) changes nothing
+        logger.info("the run's upload has arrived before", extra={"run_id": run.run_id, "status": run.status})
+        return None
+    try:
+        stored = storage.describe(bucket, key, version_id)
+    except NotFound:
+        stored = None  # gone already: enrich records the asset as missing
+    if stored is not None:
+        try:
+            check_declaration(run, stored)
+        except UploadRejected as rejection:
+            _reject_upload(run, bucket, key, rejection)
+            return None
+        version_id = stored.version_id
+    execution = executions.start(run.run_id, pipeline_input(run, bucket, key, version_id))
     if execution is None:
         logger.info("duplicate delivery; the run's execution exists", extra={"run_id": run.run_id})
     runs.advance(run, "enriching")
     return run.run_id
 
 
-def pipeline_input(run: Run, bucket: str, key: str) -> dict[str, Any]:
-    """The execution input. Deterministic for a run, so a redelivery starts nothing new."""
-    return runs.pipeline_input(run, [{"bucket": bucket, "key": key}])
+def check_declaration(run: Run, stored: storage.StoredObject) -> None:
+    """Raise UploadRejected when the stored object is larger than declared or of another Content-Type.
+    Storage is asked to enforce both when presigning; this does not rely on it having done so."""
+    if run.declared_size is not None and stored.size > int(run.declared_size):
+        raise UploadRejected(f"the upload is {stored.size} bytes, more than the {int(run.declared_size)} declared")
+    declared, sent = run.content_type, stored.content_type
+    if declared is not None and (sent or "").lower() != declared.lower():
+        raise UploadRejected(f"the upload was stored as Content-Type {sent or '(none)'}, not the declared {declared}")
+
+
+def pipeline_input(run: Run, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
+    """The execution input, naming the version that was checked, so enrich analyses exactly those bytes.
+    Deterministic for a run and its object, so a redelivery starts nothing new."""
+    source = {"bucket": bucket, "key": key, **({"version_id": version_id} if version_id else {})}
+    return runs.pipeline_input(run, [source])
+
+
+def _reject_upload(run: Run, bucket: str, key: str, rejection: UploadRejected) -> None:
+    """Fail the run with the reason, start nothing, and tag the object for discard."""
+    logger.warning("upload rejected", extra={"run_id": run.run_id, "key": key, "reason": str(rejection)})
+    storage.discard(bucket, key)  # before the run fails, so a redelivery after a crash still tags it
+    failure: list[Action] = [
+        Run.status.set("failed"),
+        Run.error_name.set(type(rejection).__name__),
+        Run.error_cause.set(str(rejection)),
+        Run.updated_at.set(now_iso()),
+    ]
+    # only while queued: an earlier arrival handled at the same time may have started the run already
+    update_if(run, failure, Run.status == "queued")
 
 
 def _run_for(bucket: str, key: str) -> Run:

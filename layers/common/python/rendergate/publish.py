@@ -1,8 +1,10 @@
-"""Publish: copy approved assets into the library, audit every approval, announce what was published,
-and tag the rejected ones for discard. Every id is derived from the run, so a retry repeats nothing."""
+"""Publish: write exactly the reviewed bytes of approved assets into the library, never over another
+item's, audit every approval, announce what was published, and tag the rest for discard. Every id and
+address is derived from the run and the asset, so a retry repeats nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import uuid
@@ -10,36 +12,59 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from rendergate import events, runs, storage
+from rendergate import events, formats, runs, storage
 from rendergate.config import settings
-from rendergate.errors import RendergateError
+from rendergate.errors import ChangedAfterReview, Conflict, NotFound, RendergateError
 from rendergate.observability import logger
 from rendergate.tables import Asset, PublisherAudit, Run, now_iso
 
 EVENT_NAMESPACE = uuid.UUID("3c2d1e0f-4a5b-4c6d-8e7f-1a2b3c4d5e6f")
-DISCARD_TAG = "rendergate-discard"
+CACHE_CONTROL = "public, max-age=31536000, immutable"  # writes are conditional: an address never changes bytes
 
 
 def publish_run(payload: dict[str, Any]) -> dict[str, Any]:
-    """Publish the approved assets of a decided run; the run ends completed, or rejected if none was."""
+    """Publish the approved assets of a decided run. It ends completed when something was published (the
+    approved ones that could not be are listed in `publish_failures`), rejected when nothing was approved,
+    and raises ChangedAfterReview when assets were approved but none of them could be published."""
     run = runs.get(payload["run_id"])
     decision = payload["review"]
     approved = set(decision.get("approved", []))
     runs.advance(run, "publishing")
     assets = list(Asset.by_run.query(run.run_id))
-    published = [_publish(run, asset, decision) for asset in assets if asset.asset_id in approved]
+    published, failures = [], []
+    for asset in assets:
+        if asset.asset_id not in approved:
+            continue
+        try:
+            published.append(_publish(run, asset, decision))
+        except ChangedAfterReview as change:
+            failures.append({"asset_id": asset.asset_id, "code": change.code, "reason": str(change)})
     for asset in assets:
         if asset.asset_id not in approved and asset.status != "rejected":
             _discard(run, asset)
+    if failures and not published:
+        run.update(actions=[Run.publish_failures.set(failures), Run.updated_at.set(now_iso())])
+        raise ChangedAfterReview("nothing approved could be published: " + "; ".join(f["reason"] for f in failures))
     status = "completed" if published else "rejected"
-    runs.advance(runs.get(run.run_id), status, published=published)
-    return {"status": status, "published": published}
+    runs.advance(runs.get(run.run_id), status, published=published, publish_failures=failures)
+    return {"status": status, "published": published, "publish_failures": failures}
 
 
 def library_path(namespace: str, title: str | None, filename: str) -> str:
     """`{namespace}/{slug}/{filename}`, the slug taken from the title, or the file name without extension."""
     stem = filename.rsplit(".", 1)[0] if "." in filename else filename
     return f"{namespace}/{slugify(title or stem)}/{filename}"
+
+
+def library_paths(namespace: str, title: str | None, filename: str, asset_id: str) -> list[str]:
+    """Where an asset may be published, in order of preference: `library_path`, then `{stem}-{first 8 of
+    the asset id}.{ext}` beside it, then `{stem}-{asset id}.{ext}`, which no other asset can hold."""
+    primary = library_path(namespace, title, filename)
+    folder = primary.rsplit("/", 1)[0]
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem = filename
+    return [primary] + [f"{folder}/{stem}-{suffix}{dot}{extension}" for suffix in (asset_id[:8], asset_id)]
 
 
 def slugify(text: str) -> str:
@@ -52,22 +77,21 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
     config = settings()
     approval_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/approved"))
     published_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/published"))
-    path = library_path(run.namespace, run.title, asset.filename)
     artifact_uri = f"s3://{asset.bucket}/{asset.key}"
-    public_url = f"{config.library_public_base_url}/{path}" if config.library_public_base_url else None
     reviewer, reviewed_at = decision.get("reviewer"), decision.get("reviewed_at")
     audit = _audit_row(approval_id)
     audit.approval_event_ts = audit.approval_event_ts or reviewed_at
     audit.correlation_id = run.run_id
     audit.artifact_uri = artifact_uri
-    audit.artifact_path = f"s3://{config.library_bucket}/{path}"
     audit.namespace = run.namespace
     audit.reviewer = reviewer
     audit.reviewed_at = reviewed_at
     audit.meta = {
         "run_id": run.run_id,
         "asset_id": asset.asset_id,
-        "slug": path.split("/")[1],
+        "version_id": asset.version_id,
+        "sha256": asset.sha256,
+        "slug": library_path(run.namespace, run.title, asset.filename).split("/")[1],
         "title": run.title,
         "tags": list(run.tags or []),
         "notes": decision.get("notes"),
@@ -81,16 +105,15 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
         event_id=approval_id,
     )
     try:
-        storage.copy(
-            asset.bucket,
-            asset.key,
-            config.library_bucket,
-            path,
-            metadata={"run-id": run.run_id, "asset-id": asset.asset_id, "sha256": asset.sha256 or ""},
-        )
-    except Exception as error:
-        _record_failure(audit, run, asset, stage="copy", error=error)
+        path = _write_to_library(run, asset)
+    except ChangedAfterReview as change:
+        _record_change(audit, run, asset, change)
         raise
+    except Exception as error:
+        _record_failure(audit, run, asset, stage="write", error=error)
+        raise
+    public_url = f"{config.library_public_base_url}/{path}" if config.library_public_base_url else None
+    audit.artifact_path = f"s3://{config.library_bucket}/{path}"
     published_at = now_iso()
     item = {
         "asset_id": asset.asset_id,
@@ -124,6 +147,63 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
     return item
 
 
+def _write_to_library(run: Run, asset: Asset) -> str:
+    """Write the reviewed bytes at the first free address of `library_paths`; return that address.
+    A taken address is this asset's own when its metadata names the asset (a retry or a duplicate call)."""
+    if asset.status == "published" and asset.library_key:
+        return str(asset.library_key)  # an earlier attempt got this far
+    if asset.status == "failed":  # an earlier attempt found the object changed; that stands
+        raise ChangedAfterReview(str(asset.failure_reason))
+    body = _reviewed_bytes(asset)
+    library = settings().library_bucket
+    content_type = formats.CONTENT_TYPES.get(str(asset.format), "application/octet-stream")
+    metadata = {"run-id": run.run_id, "asset-id": asset.asset_id, "sha256": str(asset.sha256)}
+    for path in library_paths(run.namespace, run.title, asset.filename, asset.asset_id):
+        if storage.write_if_absent(library, path, body, content_type, metadata, CACHE_CONTROL):
+            return path
+        if _owner(library, path) == asset.asset_id:
+            return path
+    raise Conflict(f"every library address for {asset.filename} holds another asset")
+
+
+def _reviewed_bytes(asset: Asset) -> bytes:
+    """The bytes enrich analysed: the version it recorded (else the current object), and only when their
+    sha256 is the one it recorded."""
+    try:
+        stored = storage.read_object(asset.bucket, asset.key, asset.version_id)
+    except NotFound as missing:
+        raise ChangedAfterReview(f"the reviewed bytes are gone: {missing}") from missing
+    sha256 = hashlib.sha256(stored.body).hexdigest()
+    if sha256 != asset.sha256:
+        raise ChangedAfterReview(
+            f"s3://{asset.bucket}/{asset.key} changed after review: its sha256 is {sha256}, "
+            f"the reviewed bytes' was {asset.sha256}"
+        )
+    return stored.body
+
+
+def _owner(bucket: str, key: str) -> str | None:
+    """The asset id a library object was published for."""
+    try:
+        return storage.describe(bucket, key).metadata.get("asset-id")
+    except NotFound:
+        return None
+
+
+def _record_change(audit: PublisherAudit, run: Run, asset: Asset, change: ChangedAfterReview) -> None:
+    """An approved asset whose object changed: fail it with the reason, publish nothing, discard the object."""
+    _record_failure(audit, run, asset, stage="verify", error=change)
+    storage.discard(asset.bucket, asset.key)
+    asset.update(
+        actions=[
+            Asset.status.set("failed"),
+            Asset.failure_code.set(change.code),
+            Asset.failure_reason.set(str(change)),
+            Asset.updated_at.set(now_iso()),
+        ]
+    )
+
+
 def _audit_row(publish_event_id: str) -> PublisherAudit:
     """The existing row for this approval (a replay keeps its first timestamps), or a new one."""
     try:
@@ -133,15 +213,16 @@ def _audit_row(publish_event_id: str) -> PublisherAudit:
 
 
 def _record_failure(audit: PublisherAudit, run: Run, asset: Asset, stage: str, error: Exception) -> None:
+    code = getattr(error, "code", None)
     audit.status = "failed"
     audit.failure_reason = f"{stage}: {error}"
-    audit.meta = {**(audit.meta or {}), "failed_stage": stage}
+    audit.meta = {**(audit.meta or {}), "failed_stage": stage, "failure_code": code}
     audit.updated_at = now_iso()
     audit.save()
     events.emit(
         "content.publish.failed.v1",
         subject=asset.asset_id,
-        data={"run_id": run.run_id, "asset_id": asset.asset_id, "stage": stage, "reason": str(error)},
+        data={"run_id": run.run_id, "asset_id": asset.asset_id, "stage": stage, "code": code, "reason": str(error)},
         correlation_id=run.run_id,
         event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/failed/{stage}")),
     )
@@ -152,7 +233,7 @@ def _record_failure(audit: PublisherAudit, run: Run, asset: Asset, stage: str, e
 
 
 def _discard(run: Run, asset: Asset) -> None:
-    storage.tag(asset.bucket, asset.key, {DISCARD_TAG: "true"})
+    storage.discard(asset.bucket, asset.key)
     asset.update(actions=[Asset.status.set("discarded"), Asset.updated_at.set(now_iso())])
     events.emit(
         "content.discarded.v1",

@@ -126,6 +126,7 @@ def view(run: Run) -> dict[str, Any]:
         "assets": [asset_view(asset) for asset in assets],
         "review": review_view(run.review_id),
         "published": run.published or [],
+        "publish_failures": run.publish_failures or [],
         "error": error_view(run),
     }
     if run.source == "render":
@@ -212,7 +213,10 @@ def asset_view(asset: Asset) -> dict[str, Any]:
     if asset.status == "rejected":
         view["rejection"] = {"code": asset.rejection_code, "reason": asset.rejection_reason}
     else:
-        view["original_url"] = storage.presign_get(asset.bucket, asset.key)
+        if asset.status == "failed":
+            view["failure"] = {"code": asset.failure_code, "reason": asset.failure_reason}
+        # the version enrich analysed: what the reviewer sees is what publish reads
+        view["original_url"] = storage.presign_get(asset.bucket, asset.key, version_id=asset.version_id)
         view["preview_url"] = (
             storage.presign_get(asset.bucket, asset.thumb_key) if asset.thumb_key else view["original_url"]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
@@ -11,6 +12,21 @@ from botocore.exceptions import ClientError
 
 from rendergate.config import settings
 from rendergate.errors import NotFound
+
+DISCARD_TAG = "rendergate-discard"  # the media bucket's lifecycle rule expires objects tagged with it
+MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One version of an object as S3 describes it; `body` holds its bytes when it was read."""
+
+    version_id: str | None  # None where the bucket keeps no versions (MinIO often, S3 before versioning)
+    etag: str
+    size: int
+    content_type: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
 
 
 @cache
@@ -37,15 +53,16 @@ def presign_post(bucket: str, key: str, content_type: str, max_bytes: int, expir
     return post
 
 
-def presign_put(bucket: str, key: str, content_type: str, expires_in: int) -> str:
-    """A presigned PUT with the Content-Type among the signed headers."""
+def presign_put(bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
+    """A presigned PUT that can create the object once: Content-Type and `If-None-Match: *` are signed,
+    so S3 refuses a second PUT of the same URL (412). Returns the URL and the headers to send with it."""
     url: str = _s3().generate_presigned_url(
         "put_object",
-        Params={"Bucket": bucket, "Key": key, "ContentType": content_type},
+        Params={"Bucket": bucket, "Key": key, "ContentType": content_type, "IfNoneMatch": "*"},
         ExpiresIn=expires_in,
         HttpMethod="PUT",
     )
-    return url
+    return {"url": url, "headers": {"Content-Type": content_type, "If-None-Match": "*"}}
 
 
 def presign_upload(bucket: str, key: str, expires_in: int) -> str:
@@ -56,19 +73,26 @@ def presign_upload(bucket: str, key: str, expires_in: int) -> str:
     return url
 
 
-def presign_get(bucket: str, key: str, expires_in: int = 3600) -> str:
-    url: str = _s3().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in)
+def presign_get(bucket: str, key: str, expires_in: int = 3600, version_id: str | None = None) -> str:
+    """A presigned GET, of one version when `version_id` is given."""
+    params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+    url: str = _s3().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
     return url
 
 
-def head(bucket: str, key: str) -> dict[str, Any]:
+def head(bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
     try:
-        response: dict[str, Any] = _s3().head_object(Bucket=bucket, Key=key)
+        response: dict[str, Any] = _s3().head_object(Bucket=bucket, Key=key, **_version(version_id))
     except ClientError as error:
-        if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
-            raise NotFound(f"s3://{bucket}/{key} does not exist") from error
+        if error.response["Error"]["Code"] in MISSING:
+            raise NotFound(f"{_where(bucket, key, version_id)} does not exist") from error
         raise
     return response
+
+
+def describe(bucket: str, key: str, version_id: str | None = None) -> StoredObject:
+    """The object (the version `version_id`, else the current one) without its bytes."""
+    return _stored(head(bucket, key, version_id))
 
 
 def exists(bucket: str, key: str) -> bool:
@@ -80,28 +104,76 @@ def exists(bucket: str, key: str) -> bool:
 
 
 def read(bucket: str, key: str) -> bytes:
+    return read_object(bucket, key).body
+
+
+def read_object(bucket: str, key: str, version_id: str | None = None) -> StoredObject:
+    """The bytes of one version (the current one without `version_id`) with its version id and ETag,
+    from one GetObject, so what is recorded about the bytes is what was read."""
     try:
-        body: bytes = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        response = _s3().get_object(Bucket=bucket, Key=key, **_version(version_id))
+        body: bytes = response["Body"].read()
     except ClientError as error:
-        if error.response["Error"]["Code"] in {"404", "NoSuchKey"}:
-            raise NotFound(f"s3://{bucket}/{key} does not exist") from error
+        if error.response["Error"]["Code"] in MISSING:
+            raise NotFound(f"{_where(bucket, key, version_id)} does not exist") from error
         raise
-    return body
+    return _stored(response, body)
 
 
 def write(bucket: str, key: str, body: bytes, content_type: str) -> None:
     _s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
 
-def copy(source_bucket: str, source_key: str, bucket: str, key: str, metadata: dict[str, str]) -> None:
-    """Server-side copy, replacing the object's user metadata with ours."""
+def write_if_absent(
+    bucket: str, key: str, body: bytes, content_type: str, metadata: dict[str, str], cache_control: str
+) -> bool:
+    """Create the object only where none exists (`If-None-Match: *`); False when the key is taken."""
+    try:
+        _s3().put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            CacheControl=cache_control,
+            Metadata=metadata,
+            IfNoneMatch="*",
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] in {"PreconditionFailed", "412"}:
+            return False
+        raise
+    return True
+
+
+def copy(
+    source_bucket: str,
+    source_key: str,
+    bucket: str,
+    key: str,
+    metadata: dict[str, str],
+    source_version_id: str | None = None,
+    source_etag: str | None = None,
+) -> None:
+    """Server-side copy of one source version (the current one without `source_version_id`; S3 and MinIO
+    refuse it when its ETag is not `source_etag`), replacing the object's user metadata with ours."""
+    source = {"Bucket": source_bucket, "Key": source_key, **_version(source_version_id)}
     _s3().copy_object(
         Bucket=bucket,
         Key=key,
-        CopySource={"Bucket": source_bucket, "Key": source_key},
+        CopySource=source,
         Metadata=metadata,
         MetadataDirective="REPLACE",
+        **({"CopySourceIfMatch": source_etag} if source_etag else {}),
     )
+
+
+def discard(bucket: str, key: str) -> None:
+    """Tag the object's current version for the lifecycle rule that expires discarded objects (if any is left)."""
+    try:
+        tag(bucket, key, {DISCARD_TAG: "true"})
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in MISSING:
+            raise
 
 
 def tag(bucket: str, key: str, tags: dict[str, str]) -> None:
@@ -116,3 +188,24 @@ def tag(bucket: str, key: str, tags: dict[str, str]) -> None:
 def tags(bucket: str, key: str) -> dict[str, str]:
     tag_set = _s3().get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
     return {t["Key"]: t["Value"] for t in tag_set}
+
+
+def _version(version_id: str | None) -> dict[str, str]:
+    return {"VersionId": version_id} if version_id else {}
+
+
+def _where(bucket: str, key: str, version_id: str | None) -> str:
+    return f"version {version_id} of s3://{bucket}/{key}" if version_id else f"s3://{bucket}/{key}"
+
+
+def _stored(response: dict[str, Any], body: bytes = b"") -> StoredObject:
+    version_id = response.get("VersionId")
+    # "null" is the one version of an unversioned (or suspended) key: a later write replaces it in place
+    return StoredObject(
+        version_id=None if version_id in (None, "null") else str(version_id),
+        etag=str(response.get("ETag", "")),
+        size=int(response.get("ContentLength", len(body))),
+        content_type=response.get("ContentType"),
+        metadata=dict(response.get("Metadata", {})),
+        body=body,
+    )

@@ -96,6 +96,7 @@ class Run(Model):
     error_name = UnicodeAttribute(null=True)
     error_cause = UnicodeAttribute(null=True)
     published = JSONAttribute(null=True)
+    publish_failures = JSONAttribute(null=True)  # approved assets that could not be published: id, code, reason
     # render runs: what was asked, exactly what was rendered, and where the backend job stands
     workflow_name = UnicodeAttribute(null=True)
     workflow_version = UnicodeAttribute(null=True)
@@ -153,10 +154,14 @@ class Asset(Model):
     ordinal = NumberAttribute(default=0)
     bucket = UnicodeAttribute()
     key = UnicodeAttribute()
+    version_id = UnicodeAttribute(null=True)  # the version enrich analysed; publish reads exactly that one
+    etag = UnicodeAttribute(null=True)
     filename = UnicodeAttribute()
-    status = UnicodeAttribute()  # enriched | rejected | approved | published | discarded
+    status = UnicodeAttribute()  # enriched | rejected | approved | published | discarded | failed
     rejection_reason = UnicodeAttribute(null=True)
     rejection_code = UnicodeAttribute(null=True)
+    failure_code = UnicodeAttribute(null=True)  # approved but not published, e.g. changed_after_review
+    failure_reason = UnicodeAttribute(null=True)
     asset_type = UnicodeAttribute(default="generic")
     provider = UnicodeAttribute(default="upload")
     language = UnicodeAttribute(null=True)

@@ -33,7 +33,7 @@ def enrich_run(payload: dict[str, Any]) -> dict[str, Any]:
     sources = list(enumerate(payload["objects"]))
     workers = max(1, min(settings().enrich_concurrency, len(sources)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        assets = list(pool.map(lambda item: _analysed(run, item[0], item[1]["bucket"], item[1]["key"]), sources))
+        assets = list(pool.map(lambda item: _analysed(run, item[0], item[1]), sources))
     accepted = [a for a in assets if a.status != "rejected"]
     pending = [a for a in accepted if a.selected is None]  # rows a previous attempt did not finish
     if pending:
@@ -60,7 +60,9 @@ def collection_id(run: Run, filename: str) -> str:
     return "/".join(publish.library_path(run.namespace, run.title, filename).split("/")[:2])
 
 
-def _analysed(run: Run, ordinal: int, bucket: str, key: str) -> Asset:
+def _analysed(run: Run, ordinal: int, source: dict[str, str]) -> Asset:
+    """The asset row of one object; the version ingest checked is read when the source names one."""
+    bucket, key = source["bucket"], source["key"]
     asset_id = asset_id_for(run.run_id, key)
     try:
         return Asset.get(asset_id)  # analysed by an earlier attempt: rows are saved only once analysed
@@ -82,7 +84,9 @@ def _analysed(run: Run, ordinal: int, bucket: str, key: str) -> Asset:
     config = settings()
     declared = declared_format(run.content_type if key == run.upload_key else None, filename)
     try:
-        analysis = analyse(storage.read(bucket, key), declared, config.max_pixels, config.max_frames)
+        stored = storage.read_object(bucket, key, source.get("version_id"))
+        asset.version_id, asset.etag = stored.version_id, stored.etag  # of exactly the bytes analysed
+        analysis = analyse(stored.body, declared, config.max_pixels, config.max_frames)
     except ImageRejected as rejection:
         _reject(asset, getattr(rejection, "code", "rejected"), str(rejection))
     except NotFound as missing:
@@ -151,8 +155,16 @@ def _select(run: Run, assets: list[Asset]) -> None:
         asset.selection_reason = choice.reason
         if choice.selected:
             asset.cache_key = _cache_key(asset)
-            if not storage.exists(asset.bucket, asset.cache_key):
-                storage.copy(asset.bucket, asset.key, asset.bucket, asset.cache_key, {"sha256": asset.sha256})
+            if not storage.exists(asset.bucket, asset.cache_key):  # named by the sha256: the analysed version
+                storage.copy(
+                    asset.bucket,
+                    asset.key,
+                    asset.bucket,
+                    asset.cache_key,
+                    {"sha256": str(asset.sha256)},
+                    source_version_id=asset.version_id,
+                    source_etag=asset.etag,
+                )
         if asset.duplicate_kind != "exact" and dedupe.indexable(asset.phash, bool(asset.blank)):
             dedupe.index(asset.asset_type, asset.asset_id, asset.run_id, asset.phash, asset.dhash, choice.selected)
         asset.updated_at = now_iso()
