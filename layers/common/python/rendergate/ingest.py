@@ -12,8 +12,9 @@ from urllib.parse import unquote_plus
 
 from rendergate import executions, runs, storage
 from rendergate.config import settings
-from rendergate.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from rendergate.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, unknown_fields
 from rendergate.observability import logger
+from rendergate.publish import DISCARD_TAG
 from rendergate.tables import Run
 
 INCOMING_PREFIX = "incoming/"
@@ -78,9 +79,8 @@ def _upload_request(body: dict[str, Any]) -> dict[str, Any]:
     for field in ("bucket", "key", "prefix"):
         if field in body:
             raise BadRequest(f"'{field}' cannot be chosen: uploads always land under {INCOMING_PREFIX}<run_id>/")
-    unknown = sorted(set(body) - UPLOAD_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    if unknown := set(body) - UPLOAD_FIELDS:
+        raise unknown_fields(unknown)
     content_type = body.get("content_type")
     if content_type not in CONTENT_TYPES:
         raise UnsupportedMediaType(f"content_type must be one of {', '.join(CONTENT_TYPES)}")
@@ -142,11 +142,22 @@ def ingest_object(bucket: str, key: str) -> str | None:
         logger.warning("ignoring an object outside incoming/", extra={"bucket": bucket, "key": key})
         return None
     run = _run_for(bucket, key)
+    # moved on before starting, so a run the sweep expired (or any run that ended) starts nothing
+    if not runs.advance(run, "enriching") and (run := runs.get(run.run_id)).status in runs.FINAL:
+        _leave(run, bucket, key)
+        return None
     execution = executions.start(run.run_id, pipeline_input(run, bucket, key))
     if execution is None:
         logger.info("duplicate delivery; the run's execution exists", extra={"run_id": run.run_id})
-    runs.advance(run, "enriching")
     return run.run_id
+
+
+def _leave(run: Run, bucket: str, key: str) -> None:
+    """An object for a run that has ended starts nothing; unless the run completed (it holds published
+    originals), the object is tagged for discard, as publish tags what was not approved."""
+    if run.status != "completed":
+        storage.tag(bucket, key, {DISCARD_TAG: "true"})
+    logger.warning("ignoring an object whose run has ended", extra={"run_id": run.run_id, "status": run.status})
 
 
 def pipeline_input(run: Run, bucket: str, key: str) -> dict[str, Any]:
