@@ -16,7 +16,7 @@ from rendergate.observability import logger
 DEAD_TOKEN = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 # botocore's standard retries: throttles and 5xx again with exponential backoff and full jitter, a few seconds
 # at most, so a reviewer's request is not held long; what still fails is left to the sweep.
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 3})
+RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 3})
 
 Delivery = Literal["delivered", "dead", "pending"]
 
