@@ -24,9 +24,8 @@ def awaiting(status: str = "awaiting_review", expires_in: int = 3600) -> tuple[s
 
     run = Run("run-1", status=status, source="upload", namespace="library", title="Sunset")
     run.save()
-    Asset(
-        "asset-1", run_id="run-1", bucket="media-bucket", key="incoming/run-1/a.png", filename="a.png", status="enriched"
-    ).save()
+    key = "incoming/run-1/a.png"
+    Asset("asset-1", run_id="run-1", bucket="media-bucket", key=key, filename="a.png", status="enriched").save()
     row = Review(
         review.review_id_for(TOKEN),
         run_id="run-1",

@@ -68,9 +68,8 @@ def test_an_upload_that_never_arrives_expires_after_its_url_and_the_grace_period
     assert run["error"]["name"] == "UploadNotReceived"
     assert "the upload never arrived" in run["error"]["message"]
     assert sweep()["expired"] == {}
-    assert [r["run_id"] for r in call("runs", "GET", "/runs", headers=AUTH, query={"status": "expired"})[1]["runs"]] == [
-        run_id
-    ]
+    listed = call("runs", "GET", "/runs", headers=AUTH, query={"status": "expired"})[1]["runs"]
+    assert [r["run_id"] for r in listed] == [run_id]
 
 
 def test_an_upload_that_arrived_is_left_to_ingest(aws: None) -> None:

@@ -211,7 +211,7 @@ def test_model_and_lora_names_stay_inside_their_folder(aws: None, name: str) -> 
         {**workflow.manifest, "params": {**workflow.manifest["params"], "model": lenient}},
         workflow.graph,
     )
-    with pytest.raises(BadRequest, match="params.model must be a file name inside the models folder"):
+    with pytest.raises(BadRequest, match=r"params\.model must be a file name inside the models folder"):
         workflows.prepare(unpatterned, {"prompt": "x", "model": name}, 1)
     with pytest.raises(BadRequest, match=r"params.loras\[0\].name"):
         prepare({"prompt": "x", "loras": [name]})
