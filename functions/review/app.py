@@ -1,11 +1,10 @@
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rendergate import pages, review
-from rendergate.api import html, http_app, status_for
+from rendergate.api import capped, form_body, html, http_app, status_for
 from rendergate.errors import RendergateError
 from rendergate.observability import logger
 
@@ -15,19 +14,18 @@ app = http_app(require_api_key=False)
 @app.exception_handler(RendergateError)
 def problem_page(error: RendergateError) -> Response[str]:
     status = status_for(error)
-    return html(status, pages.problem(status, str(error)))
+    return html(status, pages.problem(status, capped(str(error))))
 
 
 @app.route("/reviews/<review_id>", method=["GET", "HEAD"])
 def show(review_id: str) -> Response[str]:
     query = app.current_event.query_string_parameters or {}
-    return html(200, review.review_page(review_id, query.get("exp"), query.get("sig")))
+    return html(*review.review_page(review_id, query.get("exp"), query.get("sig")))
 
 
 @app.post("/reviews/<review_id>")
 def decide(review_id: str) -> Response[str]:
-    form = dict(parse_qsl(app.current_event.decoded_body or "", keep_blank_values=True))
-    return html(200, review.decide(review_id, form))
+    return html(*review.decide(review_id, form_body(app)))
 
 
 @logger.inject_lambda_context

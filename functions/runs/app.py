@@ -4,7 +4,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rendergate import render, runs
 from rendergate.api import http_app, json_body
-from rendergate.errors import BadRequest
 from rendergate.observability import logger
 
 app = http_app()
@@ -13,10 +12,7 @@ app = http_app()
 @app.get("/runs")
 def list_runs() -> dict[str, Any]:
     query = app.current_event.query_string_parameters or {}
-    limit = query.get("limit", "20")
-    if not limit.isdigit():
-        raise BadRequest("limit must be a whole number")
-    return runs.list_runs(query.get("status"), int(limit), query.get("cursor"))
+    return runs.list_runs(query.get("status"), query.get("limit", "20"), query.get("cursor"))
 
 
 @app.get("/runs/<run_id>")

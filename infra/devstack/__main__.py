@@ -151,6 +151,7 @@ def _state(
         "render_backend": env["RENDERGATE_RENDER_BACKEND"],
         "comfyui_url": env["RENDERGATE_COMFYUI_URL"],
         "reconcile_function": env["RENDERGATE_RECONCILE_FUNCTION"],
+        "functions": {logical_id: function.name for logical_id, function in stack.functions.items()},
         "outbox": str(state_dir / "outbox.jsonl"),
         "parameters": stack.parameters,
         "schedules": [{"function": s.function_logical_id, "expression": s.expression} for s in stack.schedules],

@@ -1,11 +1,18 @@
 """The HttpApi on loopback: routes read from the translated template, requests handed to the handlers as
-API Gateway HTTP API (payload format 2.0) events, responses written back as API Gateway would."""
+API Gateway HTTP API (payload format 2.0) events, responses written back as API Gateway would.
+
+Bodies reach the handler as API Gateway HTTP APIs deliver them: as text only when the Content-Type is
+text/*, application/json, application/xml or application/javascript (form posts and a missing type are
+base64, `isBase64Encoded: true`); a body that is not valid UTF-8 is base64 whatever its type, since an
+event, being JSON, cannot carry those bytes as text."""
 
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
+import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,7 +21,14 @@ from urllib.parse import parse_qsl, urlsplit
 from devstack.cloud import ACCOUNT, Stack
 from devstack.lambdas import FunctionError, LocalLambda
 
-TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
+TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit for HTTP APIs
+GATEWAY_ERRORS = {
+    400: "Bad Request",
+    404: "Not Found",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+}
 
 
 class LocalHttpApi:
@@ -28,7 +42,11 @@ class LocalHttpApi:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                api.handle(self)
+                try:
+                    api.handle(self)
+                except Exception:  # answer as API Gateway would; a dropped connection tells a client nothing
+                    traceback.print_exc()
+                    api.gateway_error(self, 500)
 
             do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
@@ -48,25 +66,32 @@ class LocalHttpApi:
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         url = urlsplit(request.path)
         match = self._match(request.command, url.path)
-        length = int(request.headers.get("Content-Length") or 0)
-        body = request.rfile.read(length) if length else b""
+        length = request.headers.get("Content-Length") or "0"
+        if not length.isdecimal():
+            request.close_connection = True
+            self.gateway_error(request, 400)
+            return
+        if int(length) > MAX_BODY_BYTES:
+            request.close_connection = True  # the body is left unread
+            self.gateway_error(request, 413)
+            return
+        body = request.rfile.read(int(length)) if int(length) else b""
         if match is None:
-            self._write(
-                request,
-                {"statusCode": 404, "body": '{"message":"Not Found"}', "headers": {"content-type": "application/json"}},
-            )
+            self.gateway_error(request, 404)
             return
         route, path_parameters = match
         event = self._event(request, route.method, route.path, url.path, url.query, path_parameters, body)
         try:
             response = self.local.invoke(self.stack.functions[route.function_logical_id], event)
         except FunctionError:
-            response = {
-                "statusCode": 500,
-                "body": '{"message":"Internal Server Error"}',
-                "headers": {"content-type": "application/json"},
-            }
+            self.gateway_error(request, 500)
+            return
         self._write(request, response)
+
+    def gateway_error(self, request: BaseHTTPRequestHandler, status: int) -> None:
+        """An answer API Gateway gives itself, without the function: `{"message": ...}`."""
+        body = json.dumps({"message": GATEWAY_ERRORS[status]})
+        self._write(request, {"statusCode": status, "body": body, "headers": {"content-type": "application/json"}})
 
     def _match(self, method: str, path: str) -> tuple[Any, dict[str, str]] | None:
         for route, pattern in self.routes:
@@ -92,8 +117,8 @@ class LocalHttpApi:
         query_parameters: dict[str, str] = {}
         for name, value in parse_qsl(query, keep_blank_values=True):
             query_parameters[name] = f"{query_parameters[name]},{value}" if name in query_parameters else value
-        content_type = headers.get("content-type", "")
-        is_text = not body or content_type.startswith(TEXT_TYPES)
+        text = body_text(headers.get("content-type", ""), body)
+        is_text = text is not None
         now = time.time()
         route_key = f"{method} {route_path}"
         event: dict[str, Any] = {
@@ -129,7 +154,7 @@ class LocalHttpApi:
         if path_parameters:
             event["pathParameters"] = path_parameters
         if body:
-            event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
+            event["body"] = text if text is not None else base64.b64encode(body).decode()
         return event
 
     @staticmethod
@@ -149,3 +174,16 @@ class LocalHttpApi:
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(body)
+
+
+def body_text(content_type: str, body: bytes) -> str | None:
+    """The body as the event's text, or None when it goes base64-encoded (not a text type, or not UTF-8)."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if not body:
+        return ""
+    if not (media_type.startswith("text/") or media_type in TEXT_TYPES):
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

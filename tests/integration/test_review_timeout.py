@@ -32,6 +32,7 @@ def test_an_undecided_review_expires(short_review_stack: DevStack) -> None:
     assert run["status"] == "expired"
     assert run["error"]["name"] == "States.Timeout"
     assert run["published"] == []
+    assert run["review"]["status"] == "expired"
 
     late = requests.post(link.split("?")[0], data={**form, "all": "approve"}, timeout=10)
     assert late.status_code == 410

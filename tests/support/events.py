@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from pathlib import Path
@@ -40,11 +41,12 @@ def sqs_batch(*bodies: str) -> dict[str, Any]:
 def http_request(
     method: str,
     path: str,
-    body: str | None = None,
+    body: str | bytes | None = None,
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (2.0) event for one request."""
+    """An API Gateway HTTP API (2.0) event for one request; a `bytes` body arrives base64-encoded, as API
+    Gateway sends a body that is not text."""
     event = load_event("http_api_proxy")
     event.pop("cookies", None)
     event.pop("pathParameters", None)
@@ -55,6 +57,6 @@ def http_request(
     event["headers"] = {k.lower(): v for k, v in (headers or {}).items()}
     event["queryStringParameters"] = query or {}
     event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
-    event["isBase64Encoded"] = False
-    event["body"] = body
+    event["isBase64Encoded"] = isinstance(body, bytes)
+    event["body"] = base64.b64encode(body).decode() if isinstance(body, bytes) else body
     return event

@@ -35,7 +35,16 @@ def call(
 def call_with_headers(
     function: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any
 ) -> tuple[int, Any, dict[str, str]]:
-    handler = load_function(function).handler
-    raw = body if isinstance(body, str) or body is None else json.dumps(body)
-    response = handler(http_request(method, path, raw, headers, **kw), Context())
+    response = respond(function, method, path, body, headers, **kw)
     return response["statusCode"], json.loads(response["body"]), response.get("headers") or {}
+
+
+def respond(
+    function: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any
+) -> dict[str, Any]:
+    """The handler's whole response (statusCode, headers, body). A str or bytes body is sent as it is
+    (bytes base64-encoded, as API Gateway sends binary bodies); anything else as JSON."""
+    handler = load_function(function).handler
+    raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
+    response: dict[str, Any] = handler(http_request(method, path, raw, headers, **kw), Context())
+    return response

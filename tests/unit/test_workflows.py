@@ -180,3 +180,44 @@ def test_bad_params_are_refused_naming_the_field(aws: None, params: dict[str, An
 def test_a_source_image_must_be_one_of_ours(aws: None, image: str, words: str) -> None:
     with pytest.raises(BadRequest, match=words):
         prepare({"prompt": "x", "image": image}, name="img2img")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SDXL/../../../etc/passwd.safetensors",
+        "../v1-5-pruned-emaonly.safetensors",
+        "SDXL/./model.safetensors",
+        "SDXL//model.safetensors",
+        "/etc/passwd",
+        "C:\\Windows\\model.safetensors",
+        "\\\\host\\share\\model.safetensors",
+        "C:model.safetensors",
+        "model\x00.safetensors",
+    ],
+)
+def test_model_and_lora_names_stay_inside_their_folder(aws: None, name: str) -> None:
+    """Given a workflow whose manifest sets no pattern for its model (any registry workflow may), a path
+    that leaves ComfyUI's models folder is still refused, for the checkpoint and for every LoRA."""
+    from rendergate import workflows
+
+    workflow = load()
+    lenient = {**workflow.manifest["params"]["model"]}
+    lenient.pop("pattern")
+    unpatterned = workflows.Workflow(
+        workflow.name,
+        workflow.version,
+        workflow.sha256,
+        {**workflow.manifest, "params": {**workflow.manifest["params"], "model": lenient}},
+        workflow.graph,
+    )
+    with pytest.raises(BadRequest, match=r"params\.model must be a file name inside the models folder"):
+        workflows.prepare(unpatterned, {"prompt": "x", "model": name}, 1)
+    with pytest.raises(BadRequest, match=r"params.loras\[0\].name"):
+        prepare({"prompt": "x", "loras": [name]})
+
+
+def test_model_names_in_subfolders_are_allowed(aws: None) -> None:
+    prepared = prepare({"prompt": "x", "model": "SDXL/base 1.0.safetensors", "loras": ["styles/detail.safetensors"]})
+    assert prepared.graph["4"]["inputs"]["ckpt_name"] == "SDXL/base 1.0.safetensors"
+    assert any(node["inputs"].get("lora_name") == "styles/detail.safetensors" for node in prepared.graph.values())

@@ -129,7 +129,7 @@ def test_render_requests_need_the_api_key_and_a_json_object(aws: None) -> None:
     assert call("runs", "POST", "/runs", BODY)[0] == 401
     assert call("runs", "POST", "/runs", "[1]", AUTH)[0] == 400
     assert call("runs", "POST", "/runs", "{oops", AUTH)[0] == 400
-    assert call("runs", "POST", "/runs", {**BODY, "bucket": "x"}, AUTH)[1]["message"] == "unknown field(s): bucket"
+    assert call("runs", "POST", "/runs", {**BODY, "bucket": "x"}, AUTH)[1]["message"] == "unknown field: bucket"
 
 
 def run_graph() -> dict[str, Any]:

@@ -32,6 +32,7 @@ class Settings:
     public_base_url_param: str
     max_upload_bytes: int
     upload_url_expiry_seconds: int
+    upload_grace_seconds: int
     review_timeout_seconds: int
     auto_approve: bool
     default_namespace: str
@@ -89,6 +90,7 @@ class Settings:
             public_base_url_param=text("PUBLIC_BASE_URL_PARAM"),
             max_upload_bytes=int(text("MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
             upload_url_expiry_seconds=min(int(text("UPLOAD_URL_EXPIRY_SECONDS", "900")), 900),
+            upload_grace_seconds=int(text("UPLOAD_GRACE_SECONDS", "3600")),
             review_timeout_seconds=int(text("REVIEW_TIMEOUT_SECONDS", str(7 * 24 * 3600))),
             auto_approve=text("AUTO_APPROVE", "false").strip().lower() in {"1", "true", "yes", "on"},
             default_namespace=text("DEFAULT_NAMESPACE", "library"),

@@ -1,6 +1,13 @@
 """Named errors. Stages raise these; the state machine matches their names in Retry/Catch and the
 HTTP layer maps them to status codes in one table (rendergate.api)."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+NAMES_SHOWN = 5
+NAME_CHARS = 40
+
 
 class RendergateError(Exception):
     """Base of every error the pipeline raises on purpose."""
@@ -26,6 +33,10 @@ class PayloadTooLarge(BadRequest):
     """The declared upload is larger than allowed."""
 
 
+class BodyTooLarge(BadRequest):
+    """The request body itself is larger than the API reads."""
+
+
 class UnsupportedMediaType(BadRequest):
     """The declared content type is not one we accept."""
 
@@ -36,6 +47,10 @@ class LinkInvalid(RendergateError):
 
 class ReviewExpired(RendergateError):
     """The review link or the review task is past its expiry."""
+
+
+class ReviewClosed(RendergateError):
+    """The review's run is no longer waiting for a decision (cancelled, failed or expired)."""
 
 
 class ReviewAlreadyDecided(Conflict):
@@ -82,3 +97,16 @@ class RenderTimedOut(RendergateError):
 
 class RenderLost(RendergateError):
     """The render ended without images, or its job vanished from the backend before reporting a result."""
+
+
+class UploadNotReceived(RendergateError):
+    """A presigned upload was never made: its URL expired and the grace period passed without an object."""
+
+
+def unknown_fields(names: Iterable[str], what: str = "field") -> BadRequest:
+    """BadRequest naming the first few unknown names and how many more, so the answer stays small."""
+    ordered = sorted(names)
+    shown = [name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…" for name in ordered[:NAMES_SHOWN]]
+    more = len(ordered) - len(shown)
+    listed = ", ".join(shown) + (f" and {more} more" if more else "")
+    return BadRequest(f"unknown {what}{'s' if len(ordered) > 1 else ''}: {listed}")

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from rendergate.config import settings
-from rendergate.errors import ReviewExpired
+from rendergate.observability import logger
 
 DEAD_TOKEN = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+# botocore's standard retries: throttles and 5xx again with exponential backoff and full jitter, a few seconds
+# at most, so a reviewer's request is not held long; what still fails is left to the sweep.
+RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 3})
+
+Delivery = Literal["delivered", "dead", "pending"]
 
 
 @cache
 def _sfn() -> Any:
-    return boto3.client("stepfunctions", region_name=settings().region)
+    return boto3.client("stepfunctions", region_name=settings().region, config=RETRIES)
 
 
 def start(name: str, payload: dict[str, Any]) -> str | None:
@@ -37,14 +43,21 @@ def start(name: str, payload: dict[str, Any]) -> str | None:
     return str(response["executionArn"])
 
 
-def resume(task_token: str, output: dict[str, Any]) -> None:
-    """SendTaskSuccess; a token that timed out or was already used raises ReviewExpired."""
+def deliver(task_token: str, output: dict[str, Any]) -> Delivery:
+    """SendTaskSuccess for a decision already recorded: `delivered`; `dead` when the task no longer waits
+    for this token (timed out, stopped, or already resumed); `pending` when Step Functions could not be
+    reached or kept refusing (throttles, 5xx, after botocore's retries), to be sent again later."""
     try:
         _sfn().send_task_success(taskToken=task_token, output=json.dumps(output))
     except ClientError as error:
         if error.response["Error"]["Code"] in DEAD_TOKEN:
-            raise ReviewExpired("the pipeline is no longer waiting for this review") from error
-        raise
+            return "dead"
+        logger.warning("a decision could not be delivered yet", extra={"error": error.response["Error"]["Code"]})
+        return "pending"
+    except BotoCoreError as error:  # no connection, or no answer: sending the same decision again is harmless
+        logger.warning("a decision could not be delivered yet", extra={"error": type(error).__name__})
+        return "pending"
+    return "delivered"
 
 
 def succeed(task_token: str, output: dict[str, Any]) -> bool:

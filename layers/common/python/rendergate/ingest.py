@@ -14,7 +14,14 @@ from pynamodb.expressions.update import Action
 
 from rendergate import executions, runs, storage
 from rendergate.config import settings
-from rendergate.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, UploadRejected
+from rendergate.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UploadRejected,
+    unknown_fields,
+)
 from rendergate.observability import logger
 from rendergate.tables import Run, now_iso, update_if
 
@@ -82,9 +89,8 @@ def _upload_request(body: dict[str, Any]) -> dict[str, Any]:
     for field in ("bucket", "key", "prefix"):
         if field in body:
             raise BadRequest(f"'{field}' cannot be chosen: uploads always land under {INCOMING_PREFIX}<run_id>/")
-    unknown = sorted(set(body) - UPLOAD_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    if unknown := set(body) - UPLOAD_FIELDS:
+        raise unknown_fields(unknown)
     content_type = body.get("content_type")
     if content_type not in CONTENT_TYPES:
         raise UnsupportedMediaType(f"content_type must be one of {', '.join(CONTENT_TYPES)}")
@@ -151,8 +157,8 @@ def ingest_object(bucket: str, key: str, version_id: str | None = None) -> str |
         logger.warning("ignoring an object outside incoming/", extra={"bucket": bucket, "key": key})
         return None
     run = _run_for(bucket, key)
-    if run.status != "queued":  # the first arrival decided; a later write (or a redelivery) changes nothing
-        logger.info("the run's upload has arrived before", extra={"run_id": run.run_id, "status": run.status})
+    if run.status in runs.FINAL:
+        _leave(run, bucket, key)
         return None
     try:
         stored = storage.describe(bucket, key, version_id)
@@ -162,13 +168,19 @@ def ingest_object(bucket: str, key: str, version_id: str | None = None) -> str |
         try:
             check_declaration(run, stored)
         except UploadRejected as rejection:
-            _reject_upload(run, bucket, key, rejection)
+            if run.status == "queued":
+                _reject_upload(run, bucket, key, rejection)
+            else:  # only the first arrival decides; a later bad write starts nothing (publish is pinned anyway)
+                logger.warning("ignoring a write that breaks the declaration", extra={"run_id": run.run_id})
             return None
         version_id = stored.version_id
+    # moved on before starting, so a run the sweep expired (or any run that ended) starts nothing
+    if not runs.advance(run, "enriching") and (run := runs.get(run.run_id)).status in runs.FINAL:
+        _leave(run, bucket, key)
+        return None
     execution = executions.start(run.run_id, pipeline_input(run, bucket, key, version_id))
     if execution is None:
         logger.info("duplicate delivery; the run's execution exists", extra={"run_id": run.run_id})
-    runs.advance(run, "enriching")
     return run.run_id
 
 
@@ -201,6 +213,14 @@ def _reject_upload(run: Run, bucket: str, key: str, rejection: UploadRejected) -
     ]
     # only while queued: an earlier arrival handled at the same time may have started the run already
     update_if(run, failure, Run.status == "queued")
+
+
+def _leave(run: Run, bucket: str, key: str) -> None:
+    """An object for a run that has ended starts nothing; unless the run completed (it holds published
+    originals), the object is tagged for discard, as publish tags what was not approved."""
+    if run.status != "completed":
+        storage.discard(bucket, key)
+    logger.warning("ignoring an object whose run has ended", extra={"run_id": run.run_id, "status": run.status})
 
 
 def _run_for(bucket: str, key: str) -> Run:

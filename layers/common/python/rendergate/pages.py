@@ -90,19 +90,42 @@ def review_form(
     return _page(f"Review {run.title or run.run_id}", body)
 
 
-def review_decided(run: Run, review: Review, assets: list[Asset], already: bool) -> str:
+DELIVERY_NOTES = {
+    "pending": "The pipeline has not taken it yet; it is sent again shortly, there is nothing more to do.",
+    "undelivered": "The run ended before the pipeline took this decision.",
+}
+
+
+def review_decided(run: Run, review: Review, assets: list[Asset], already: bool, delivery: str | None) -> str:
     approved = set(review.approved or [])
     rows = "".join(
         f"<li>{escape(a.filename)}: <strong>{'approved' if a.asset_id in approved else 'rejected'}</strong></li>"
         for a in assets
     )
     lead = "This review was already decided." if already else "Thank you: your decision is recorded."
+    note = DELIVERY_NOTES.get(delivery or "")
     body = (
         _run_heading(run)
         + f"<p id=outcome>{lead}</p><ul>{rows}</ul>"
+        + (f"<p id=delivery>{escape(note)}</p>" if note else "")
         + f"<p class=meta>by {escape(review.reviewer or '')} at {escape(review.decided_at or '')}</p>"
     )
     return _page("Review decided", body)
+
+
+def review_closed(run: Run, review: Review, state: str) -> str:
+    """A review that takes no decision any more: what became of its run, and no form."""
+    if state == "expired":
+        title, lead = "This review has expired", "Nobody decided before the review timed out."
+    else:
+        title, lead = "This review is closed", "The run no longer waits for a decision."
+    body = (
+        _run_heading(run)
+        + f"<div class=problem><h2>{escape(title)}</h2><p id=outcome>{escape(lead)}</p>"
+        + f"<p id=run-status>The run is <strong>{escape(run.status)}</strong>"
+        + f" (since {escape(run.updated_at or '')}).</p></div>"
+    )
+    return _page(title, body)
 
 
 def problem(status: int, message: str) -> str:
@@ -112,6 +135,7 @@ def problem(status: int, message: str) -> str:
         404: "No such review",
         409: "Already decided",
         410: "This review has expired",
+        413: "This request is too large",
     }
     title = titles.get(status, "Something went wrong")
     body = f"<div class=problem><h1>{escape(title)}</h1><p id=message>{escape(message)}</p></div>"

@@ -6,15 +6,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
 
 from rendergate import config, events, executions, notify, pages, runs, signing, storage
 from rendergate.errors import BadRequest, NotFound, ReviewAlreadyDecided, ReviewExpired
-from rendergate.tables import Asset, Review, now_iso, save_if_absent, update_if
+from rendergate.executions import Delivery
+from rendergate.observability import logger
+from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if, update_if_while
 
 DECISIONS = ("approve", "reject")
+REDELIVER_AFTER_SECONDS = 10  # longer than a reviewer's request spends delivering, retries included
 
 
 def open_review(task_token: str, run_id: str, asset_ids: list[str], timeout_seconds: int) -> dict[str, Any]:
@@ -49,56 +54,97 @@ def review_id_for(task_token: str) -> str:
     return base64.b32encode(digest).decode().lower()[:16]
 
 
-def review_page(review_id: str, expires_at: str | None, signature: str | None) -> str:
-    """The review page. Reading it changes nothing: link scanners may GET or HEAD it freely."""
+def review_page(review_id: str, expires_at: str | None, signature: str | None) -> tuple[int, str]:
+    """The review page and its status. Reading it changes nothing: link scanners may GET or HEAD it freely.
+    A review that no longer takes decisions shows its run's state instead of the form."""
     exp = signing.verify_link(config.link_signing_key(), review_id, expires_at, signature, int(time.time()))
     review = _get(review_id)
     run = runs.get(review.run_id)
     assets = _assets(review)
-    if review.status != "pending":
-        return pages.review_decided(run, review, assets, already=True)
+    if review.status == "decided":
+        return 200, pages.review_decided(run, review, assets, already=True, delivery=runs.delivery(review, run))
+    if review.status != "pending" or run.status != "awaiting_review":
+        return 410, pages.review_closed(run, review, runs.review_status(review, run))
     action = f"/reviews/{review_id}"
-    return pages.review_form(
-        run, review, assets, previews=_previews(assets), action=action, exp=exp, sig=signature or ""
-    )
+    previews = _previews(assets)
+    return 200, pages.review_form(run, review, assets, previews=previews, action=action, exp=exp, sig=signature or "")
 
 
-def decide(review_id: str, form: dict[str, str]) -> str:
-    """Record the decision once (a conditional write), resume the execution, and confirm."""
+def decide(review_id: str, form: dict[str, str]) -> tuple[int, str]:
+    """Record the decision once (a conditional write, only while the run waits for it), then deliver it.
+    The answer is 200 once the state machine took it, 202 when delivery is still pending (the sweep
+    sends it again), 410 with the run's state when the run no longer waits for a decision."""
     signing.verify_link(config.link_signing_key(), review_id, form.get("exp"), form.get("sig"), int(time.time()))
     review = _get(review_id)
+    run = runs.get(review.run_id)
+    if review.status == "decided":
+        raise ReviewAlreadyDecided("a decision was already recorded for this review")
+    if review.status != "pending" or run.status != "awaiting_review":
+        return 410, pages.review_closed(run, review, runs.review_status(review, run))
     approved, rejected = _decisions(review, form)
     reviewer = form.get("reviewer", "").strip()[:120] or "anonymous reviewer"
     notes = form.get("notes", "").strip()[:2000]
-    decided_at = now_iso()
-    decided = update_if(
-        review,
-        [
-            Review.status.set("decided"),
-            Review.approved.set(approved),
-            Review.rejected.set(rejected),
-            Review.reviewer.set(reviewer),
-            Review.notes.set(notes),
-            Review.decided_at.set(decided_at),
-        ],
-        Review.status == "pending",
+    decision: list[Action] = [
+        Review.status.set("decided"),
+        Review.approved.set(approved),
+        Review.rejected.set(rejected),
+        Review.reviewer.set(reviewer),
+        Review.notes.set(notes),
+        Review.decided_at.set(now_iso()),
+    ]
+    recorded = update_if_while(
+        review, decision, Review.status == "pending", Run, run.run_id, Run.status == "awaiting_review"
     )
-    if not decided:
-        raise ReviewAlreadyDecided("a decision was already recorded for this review")
-    decision = {
-        "review_id": review_id,
-        "approved": approved,
-        "rejected": rejected,
-        "reviewer": reviewer,
-        "notes": notes,
-        "reviewed_at": decided_at,
+    review, run = _get(review_id), runs.get(review.run_id)
+    if not recorded:
+        if review.status == "decided":
+            raise ReviewAlreadyDecided("a decision was already recorded for this review")
+        return 410, pages.review_closed(run, review, runs.review_status(review, run))
+    outcome = _deliver(review)
+    if outcome == "dead":
+        if update_if(review, [Review.status.set("expired")], Review.delivered_at.does_not_exist()):
+            raise ReviewExpired("the pipeline is no longer waiting for this review")
+        outcome = "delivered"  # the sweep sent it meanwhile
+    delivery = "delivered" if outcome == "delivered" else "pending"
+    page = pages.review_decided(run, review, _assets(review), already=False, delivery=delivery)
+    return (200 if outcome == "delivered" else 202), page
+
+
+def redeliver(run: Run) -> Delivery | None:
+    """Send again a decision recorded for `run` that the state machine has not taken (delivery failed or
+    the request died); None when there is nothing to send. The same recorded decision, never another."""
+    review = Review.get(run.review_id) if run.review_id else None
+    if review is None or review.status != "decided" or review.delivered_at or not review.decided_at:
+        return None
+    if time.time() - _epoch(review.decided_at) < REDELIVER_AFTER_SECONDS:
+        return None  # the reviewer's own request may still be sending it
+    outcome = _deliver(review)
+    if outcome == "dead":  # resumed by an earlier send whose answer was lost, or timed out: the run moves on
+        logger.info("a recorded decision found its task gone", extra={"run_id": run.run_id})
+    return outcome
+
+
+def _deliver(review: Review) -> Delivery:
+    outcome = executions.deliver(review.task_token, decision_of(review))
+    if outcome == "delivered":
+        review.update(actions=[Review.delivered_at.set(now_iso())])
+    return outcome
+
+
+def decision_of(review: Review) -> dict[str, Any]:
+    """What the Review task is resumed with: derived from the recorded decision, so a resend is identical."""
+    return {
+        "review_id": review.review_id,
+        "approved": list(review.approved or []),
+        "rejected": list(review.rejected or []),
+        "reviewer": review.reviewer,
+        "notes": review.notes,
+        "reviewed_at": review.decided_at,
     }
-    try:
-        executions.resume(review.task_token, decision)
-    except ReviewExpired:
-        review.update(actions=[Review.status.set("expired")])
-        raise
-    return pages.review_decided(runs.get(review.run_id), review, _assets(review), already=False)
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def _decisions(review: Review, form: dict[str, str]) -> tuple[list[str], list[str]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
+import time
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -39,9 +39,12 @@ ENTERED_FROM: dict[str, frozenset[str]] = {
     "rejected": frozenset({"publishing"}),
     "cancelled": frozenset({"queued", "rendering", "enriching", "awaiting_review"}),
     "failed": frozenset({"queued", "rendering", "enriching", "awaiting_review", "publishing"}),
+    "expired": frozenset({"queued", "awaiting_review"}),
 }
 NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+LIMIT = re.compile(r"^[0-9]{1,3}$")
+CURSOR_PURPOSE = "runs-cursor"
 
 
 def run_fields(body: dict[str, Any], default_namespace: str) -> dict[str, Any]:
@@ -124,7 +127,7 @@ def view(run: Run) -> dict[str, Any]:
     answer = {
         **summary(run),
         "assets": [asset_view(asset) for asset in assets],
-        "review": review_view(run.review_id),
+        "review": review_view(run),
         "published": run.published or [],
         "publish_failures": run.publish_failures or [],
         "error": error_view(run),
@@ -229,19 +232,42 @@ def duplicate_view(asset: Asset) -> dict[str, Any] | None:
     return {"of": asset.duplicate_of, "kind": asset.duplicate_kind, "distance": asset.duplicate_distance}
 
 
-def review_view(review_id: str | None) -> dict[str, Any] | None:
-    if not review_id:
+def review_view(run: Run) -> dict[str, Any] | None:
+    if not run.review_id:
         return None
     try:
-        review = Review.get(review_id)
+        review = Review.get(run.review_id)
     except DoesNotExist:
         return None
     return {
         "review_id": review.review_id,
-        "status": review.status,
+        "status": review_status(review, run),
         "url": review_link(review),
         "expires_at": int(review.expires_at),
+        "decided_at": review.decided_at,
+        "delivery": delivery(review, run),
+        "delivered_at": review.delivered_at,
     }
+
+
+def review_status(review: Review, run: Run) -> str:
+    """pending, decided, expired (nobody decided in time), or closed (the run ended otherwise, e.g. cancelled).
+    Computed, because the state machine's timeout ends the run without touching the review's row."""
+    if review.status != "pending":
+        return str(review.status)
+    if run.status == "expired" or int(review.expires_at) <= time.time():
+        return "expired"
+    return "pending" if run.status == "awaiting_review" else "closed"
+
+
+def delivery(review: Review, run: Run) -> str | None:
+    """Whether a recorded decision reached the state machine: delivered, pending (the sweep sends it again)
+    or undelivered (the run ended first); None while there is no decision."""
+    if review.status != "decided":
+        return None
+    if review.delivered_at or run.status in ("publishing", "completed", "rejected"):
+        return "delivered"
+    return "pending" if run.status == "awaiting_review" else "undelivered"
 
 
 def review_link(review: Review) -> str:
@@ -267,34 +293,35 @@ def error_view(run: Run) -> dict[str, str] | None:
     return {"name": run.error_name, "message": str(message)}
 
 
-def list_runs(status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-    """Runs newest first, `limit` a page, with an opaque cursor for the next page."""
+def list_runs(status: str | None, limit: str, cursor: str | None) -> dict[str, Any]:
+    """Runs newest first, `limit` a page, with a signed cursor for the next page."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-    if not 1 <= limit <= 100:
-        raise BadRequest("limit must be between 1 and 100")
-    start = _decode_cursor(cursor)
+    if not LIMIT.match(limit) or not 1 <= int(limit) <= 100:
+        raise BadRequest("limit must be a whole number between 1 and 100")
+    page = int(limit)
     # one status: its own index, so a page is full whatever the mix of statuses; else every run
     index, partition = (Run.by_status, status) if status else (Run.by_created, "runs")
-    if start is not None and start.get("status" if status else "listing") != {"S": partition}:
-        raise BadRequest("cursor is not one this API returned for this listing")
-    results = index.query(partition, scan_index_forward=False, limit=limit, last_evaluated_key=start, page_size=limit)
+    listing = f"status={status}" if status else "all"
+    start = _open_cursor(cursor, listing) if cursor else None
+    results = index.query(partition, scan_index_forward=False, limit=page, last_evaluated_key=start, page_size=page)
     items = [summary(run) for run in results]
     next_key = results.last_evaluated_key
-    return {"runs": items, "next_cursor": _encode_cursor(next_key) if next_key else None}
+    return {"runs": items, "next_cursor": _seal_cursor(listing, next_key) if next_key else None}
 
 
-def _encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+def _seal_cursor(listing: str, key: dict[str, Any]) -> str:
+    """The next page's start, signed with the link key for this purpose alone, so only our own keys come back."""
+    payload = json.dumps({"listing": listing, "key": key}, sort_keys=True, separators=(",", ":")).encode()
+    return signing.seal(config.link_signing_key(), CURSOR_PURPOSE, payload)
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as error:
-        raise BadRequest("cursor is not one this API returned") from error
-    if not isinstance(key, dict):
-        raise BadRequest("cursor is not one this API returned")
+def _open_cursor(cursor: str, listing: str) -> dict[str, Any]:
+    payload = signing.unseal(config.link_signing_key(), CURSOR_PURPOSE, cursor)
+    if payload is None:
+        raise BadRequest("cursor is not one this API returned: pass next_cursor back unchanged")
+    opened = json.loads(payload)
+    if opened["listing"] != listing:
+        raise BadRequest("cursor belongs to another listing: use it with the same status filter")
+    key: dict[str, Any] = opened["key"]
     return key

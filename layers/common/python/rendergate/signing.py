@@ -1,4 +1,5 @@
-"""HMAC signatures for review links and webhook URLs, and constant-time API key checks."""
+"""HMAC signatures for review links, webhook URLs and list cursors, and constant-time API key checks.
+Each use signs its own prefix ("review:", "runpod-webhook:", "{purpose}:"), so no signature serves two."""
 
 from __future__ import annotations
 
@@ -37,6 +38,27 @@ def verify_webhook_token(key: bytes, run_id: str, token: str) -> None:
     """Raise LinkInvalid unless `token` is the run's webhook token, compared in constant time."""
     if not hmac.compare_digest(webhook_token(key, run_id).encode(), token.encode()):
         raise LinkInvalid("this webhook URL is not valid")
+
+
+def seal(key: bytes, purpose: str, payload: bytes) -> str:
+    """`payload` with an HMAC-SHA256 over the purpose and the payload, both base64url: `{payload}.{mac}`."""
+    digest = hmac.new(key, purpose.encode() + b":" + payload, hashlib.sha256).digest()
+    return f"{_b64(payload)}.{_b64(digest)}"
+
+
+def unseal(key: bytes, purpose: str, sealed: str) -> bytes | None:
+    """The payload `seal` wrapped for this purpose; None when the token was altered, forged or is malformed."""
+    encoded_payload, _, encoded_digest = sealed.partition(".")
+    try:
+        payload = base64.urlsafe_b64decode(encoded_payload + "=" * (-len(encoded_payload) % 4))
+    except ValueError:
+        return None
+    expected = seal(key, purpose, payload).partition(".")[2]
+    return payload if hmac.compare_digest(expected.encode(), encoded_digest.encode()) else None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def check_api_key(authorization: str | None, expected_sha256_hex: str) -> None:

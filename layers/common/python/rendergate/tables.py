@@ -11,11 +11,13 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from rendergate.config import settings
 
@@ -47,6 +49,28 @@ def update_if(item: Model, actions: list[Action], condition: Condition) -> bool:
         item.update(actions=actions, condition=condition)
     except UpdateError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def update_if_while(
+    item: Model,
+    actions: list[Action],
+    condition: Condition,
+    other: type[Model],
+    other_key: str,
+    other_condition: Condition,
+) -> bool:
+    """Like `update_if`, in one transaction with a check that the `other` row at `other_key` meets
+    `other_condition`; False when either does not hold (e.g. record a decision only while its run waits)."""
+    try:
+        with TransactWrite(connection=Connection(region=_config.region)) as transaction:
+            transaction.condition_check(other, other_key, condition=other_condition)
+            transaction.update(item, actions=actions, condition=condition)
+    except TransactWriteError as error:
+        reasons = {reason.code for reason in error.cancellation_reasons if reason is not None}
+        if error.cause_response_code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
             return False
         raise
     return True
@@ -240,6 +264,7 @@ class Review(Model):
     reviewer = UnicodeAttribute(null=True)
     notes = UnicodeAttribute(null=True)
     decided_at = UnicodeAttribute(null=True)
+    delivered_at = UnicodeAttribute(null=True)  # when the state machine took the decision (SendTaskSuccess)
     created_at = UnicodeAttribute(default_for_new=now_iso)
     ttl = NumberAttribute()
 

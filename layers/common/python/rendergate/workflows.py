@@ -14,12 +14,16 @@ from typing import Any
 
 from rendergate import storage
 from rendergate.config import settings
-from rendergate.errors import BadRequest, NotFound, RegistryError
+from rendergate.errors import BadRequest, NotFound, RegistryError, unknown_fields
 
 PREFIX = "workflows/"
 INDEX_KEY = f"{PREFIX}index.json"
 LORA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ /-]{0,199}\.(safetensors|ckpt|pt)$")
 IMAGE_PREFIXES = ("incoming/", "renders/")
+# ComfyUI inputs that name a file under its models folder: a name must stay inside that folder
+MODEL_FILE_INPUTS = frozenset(
+    {"ckpt_name", "lora_name", "vae_name", "unet_name", "clip_name", "control_net_name", "model_name"}
+)
 SEED_LIMIT = 2**48  # random seeds stay exact in every JSON client
 INDEX_MAX_AGE = 60.0
 
@@ -73,10 +77,9 @@ def prepare(workflow: Workflow, params: Any, count: int) -> Prepared:
     if not isinstance(params, dict):
         raise BadRequest("params must be an object of the workflow's parameters")
     specs: dict[str, dict[str, Any]] = workflow.manifest["params"]
-    unknown = sorted(set(params) - set(specs))
-    if unknown:
-        listed = ", ".join(f"params.{p}" for p in unknown)
-        raise BadRequest(f"unknown parameter(s) for workflow {workflow.name}: {listed} (known: {', '.join(specs)})")
+    if unknown := set(params) - set(specs):
+        error = unknown_fields((f"params.{name}" for name in unknown), what="parameter")
+        raise BadRequest(f"{error} for workflow {workflow.name} (known: {', '.join(specs)})")
     values = {name: _validated(name, spec, params[name]) for name, spec in specs.items() if name in params}
     for name, spec in specs.items():
         if spec.get("required") and name not in values:
@@ -163,7 +166,8 @@ def _validated(name: str, spec: dict[str, Any], value: Any) -> Any:
     field = f"params.{name}"
     kind = spec["type"]
     if kind == "string":
-        return _string(field, spec, value)
+        text = _string(field, spec, value)
+        return model_file(field, text) if spec.get("input") in MODEL_FILE_INPUTS else text
     if kind in ("integer", "number"):
         return _number(field, spec, value, integer=kind == "integer")
     if kind == "image":
@@ -219,10 +223,26 @@ def _loras(field: str, spec: dict[str, Any], value: Any) -> list[dict[str, Any]]
         name, strength = item.get("name"), item.get("strength", 1.0)
         if not isinstance(name, str) or not LORA_NAME.match(name):
             raise BadRequest(f"{field}[{i}].name must be a LoRA file name, e.g. detail.safetensors")
+        model_file(f"{field}[{i}].name", name)
         if isinstance(strength, bool) or not isinstance(strength, int | float) or not -4 <= strength <= 4:
             raise BadRequest(f"{field}[{i}].strength must be a number between -4 and 4")
         loras.append({"name": name, "strength": strength})
     return loras
+
+
+def model_file(field: str, name: str) -> str:
+    """A file name relative to a ComfyUI models folder: forward-slash subfolders are fine (SDXL/base.safetensors);
+    absolute paths, drive letters, backslashes, `.`/`..` segments and control characters are refused."""
+    segments = name.split("/")
+    if (
+        not name
+        or "\\" in name
+        or ":" in name
+        or any(segment in ("", ".", "..") for segment in segments)
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    ):
+        raise BadRequest(f"{field} must be a file name inside the models folder, e.g. SDXL/model.safetensors")
+    return name
 
 
 def _insert_loras(graph: dict[str, Any], spec: dict[str, Any], loras: list[dict[str, Any]]) -> None:

@@ -7,6 +7,6 @@ or fails the task exactly once; `outputs` puts the images where enrich reads the
 from rendergate.render.reconcile import reconcile
 from rendergate.render.request import cancel_run, request_run
 from rendergate.render.submit import start
-from rendergate.render.webhook import receive
+from rendergate.render.webhook import authenticate, receive
 
-__all__ = ["cancel_run", "receive", "reconcile", "request_run", "start"]
+__all__ = ["authenticate", "cancel_run", "receive", "reconcile", "request_run", "start"]

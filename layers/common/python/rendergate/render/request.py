@@ -13,7 +13,7 @@ from typing import Any
 
 from rendergate import backends, config, executions, runs, workflows
 from rendergate.config import settings
-from rendergate.errors import BadRequest, Conflict, QueueFull, TransientError
+from rendergate.errors import BadRequest, Conflict, QueueFull, TransientError, unknown_fields
 from rendergate.observability import logger
 from rendergate.tables import Run
 
@@ -46,9 +46,8 @@ def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dic
 
     With an Idempotency-Key the run id derives from it: the same request again answers with the run it
     made (nothing is rendered twice); the key with a different request is a 409."""
-    unknown = sorted(set(body) - REQUEST_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    if unknown := set(body) - REQUEST_FIELDS:
+        raise unknown_fields(unknown)
     fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     run_id = _run_id(idempotency_key)
     if idempotency_key and (earlier := runs.find(run_id)) is not None:

@@ -14,9 +14,14 @@ from rendergate.render import completion
 from rendergate.tables import Run, update_if
 
 
+def authenticate(run_id: str, token: str) -> None:
+    """LinkInvalid unless `token` is the run's webhook token; checked before the body is read."""
+    signing.verify_webhook_token(config.webhook_secret(), run_id, token)
+
+
 def receive(run_id: str, token: str, body: Any) -> dict[str, Any]:
     """Check the token, re-fetch the job's status and settle the run once. Returns what was done."""
-    signing.verify_webhook_token(config.webhook_secret(), run_id, token)
+    authenticate(run_id, token)
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
         raise BadRequest("the webhook body must be RunPod's job status, with the job's id")
     job_id = body["id"]
