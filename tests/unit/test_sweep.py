@@ -45,7 +45,7 @@ def executions() -> list[str]:
 
 
 def arrive(key: str) -> list[str]:
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"\x89PNG\r\n\x1a\n")
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"\x89PNG\r\n\x1a\n", ContentType="image/png")
     body = json.dumps(s3_put(BUCKET, quote_plus(key, safe="/")))
     answer = load_function("ingest").handler(sqs_batch(body), Context())
     assert answer == {"batchItemFailures": []}
