@@ -63,6 +63,7 @@ def test_runs_checked_recently_wait_unless_followed(runpod: RunPodServer, settin
 
 
 def _submission() -> Any:
-    from rendergate.backends import Submission
+    from rendergate.backends import Submission, Upload
 
-    return Submission("run-m", {"6": {"inputs": {"text": "m"}}}, {}, ["https://x/put"], None, "normal", 60, 60)
+    uploads = [Upload("https://x/put", "renders/r/1.png")]
+    return Submission("run-m", {"6": {"inputs": {"text": "m"}}}, {}, uploads, None, "normal", 60, 60)

@@ -78,4 +78,5 @@ def test_a_runpod_submit_records_the_job_and_its_webhook(runpod: RunPodServer) -
     run = Run.get(run_id)
     assert (run.job_id, run.job_status, run.submit_state) == (job.id, "IN_QUEUE", "submitted")
     assert job.webhook and job.webhook.startswith(f"https://api.example.test/webhooks/runpod/{run_id}/")
-    assert len(job.input["outputs"]) == 1 and f"renders/{run_id}/" in job.input["outputs"][0]
+    [output] = job.input["outputs"]
+    assert output["key"].startswith(f"renders/{run_id}/") and f"/renders/{run_id}/" in output["url"]
