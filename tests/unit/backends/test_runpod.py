@@ -219,9 +219,9 @@ def test_cancel_and_health(runpod: RunPodServer) -> None:
 
 def test_an_endpoint_runpod_does_not_know_is_an_error_not_a_missing_job(runpod: RunPodServer) -> None:
     wrong = RunPod(runpod.url, "no-such-endpoint", lambda: runpod.api_key)
-    with pytest.raises(RenderFailed, match=r"does not know endpoint 'no-such-endpoint'.*RunPodEndpointId"):
+    with pytest.raises(TransientError, match=r"does not know endpoint 'no-such-endpoint'.*RunPodEndpointId"):
         wrong.cancel("some-job")
-    with pytest.raises(RenderFailed, match="does not know endpoint"):
+    with pytest.raises(TransientError, match="does not know endpoint"):
         wrong.status("some-job")  # not NOT_FOUND: that would fail the run as lost
 
 

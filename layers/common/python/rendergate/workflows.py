@@ -207,7 +207,9 @@ def _image(field: str, value: Any) -> str:
     except NotFound as error:
         raise BadRequest(f"{field}: there is no object {value} in the media bucket") from error
     if size > (limit := settings().max_upload_bytes):
-        raise BadRequest(f"{field}: {value} is {size} bytes, more than the {limit} a source image may be (MaxUploadBytes)")
+        raise BadRequest(
+            f"{field}: {value} is {size} bytes, more than the {limit} a source image may be (MaxUploadBytes)"
+        )
     return value
 
 

@@ -137,10 +137,11 @@ class RunPod:
         )
 
     def _check_endpoint(self, route: str) -> None:
-        """After a 404 from `route`: RenderFailed unless RunPod knows the endpoint (then the job is unknown)."""
+        """After a 404 from `route`: an error unless RunPod knows the endpoint (then it is the job it does not
+        know). Transient, since no job is at fault: the run waits for the configuration to be put right."""
         answer = self._health()
         if answer.status_code >= 400:
-            raise RenderFailed(
+            raise TransientError(
                 f"RunPod answered {route} with 404 and /health with HTTP {answer.status_code}: it does not know "
                 f"endpoint {self.endpoint_id!r} (check the RunPodEndpointId parameter)"
             )

@@ -143,8 +143,13 @@ class RenderJob:
         backend job, if it has one, is stopped. A job that cannot be stopped is recorded, not raised."""
         if not runs.advance(self.run, "cancelled"):
             return False
+        self.stop()
+        return True
+
+    def stop(self) -> None:
+        """Cancel the run's backend job, if it has one, and record whether that worked."""
         if not (self.run.job_id and self.run.backend and self.backend.capabilities.cancel):
-            return True
+            return
         try:
             self.backend.cancel(self.run.job_id)
         except Exception as error:  # the run is cancelled either way; the backend's own limits end the job
@@ -152,7 +157,6 @@ class RenderJob:
             self._set(Run.backend_error.set(_error_text(f"the backend job could not be cancelled: {error}")))
         else:
             self._set(Run.job_status.set(CANCELLED))
-        return True
 
     # ---------- writes ----------
 

@@ -89,7 +89,9 @@ def _submit(job: RenderJob) -> str | None:
     except RenderFailed as refused:
         job.refused(refused)
         raise
-    job.submitted(job_id)  # a fast job's webhook may have come first and adopted it: then that stays
+    # a fast job's webhook may have come first and adopted it: then that stays
+    if job.submitted(job_id) and job.run.status == "cancelled":
+        job.stop()  # the client cancelled while the job was on its way: it had no job to cancel then
     return job_id
 
 
