@@ -96,7 +96,8 @@ class Run(Model):
     error_name = UnicodeAttribute(null=True)
     error_cause = UnicodeAttribute(null=True)
     published = JSONAttribute(null=True)
-    # render runs: what was asked, exactly what was rendered, and where the backend job stands
+    # render runs: what was asked, exactly what was rendered, and where the backend job stands (the job's
+    # fields are written only by rendergate.render.job.RenderJob's transitions)
     workflow_name = UnicodeAttribute(null=True)
     workflow_version = UnicodeAttribute(null=True)
     workflow_sha256 = UnicodeAttribute(null=True)
@@ -109,7 +110,7 @@ class Run(Model):
     request_sha256 = UnicodeAttribute(null=True)  # with an Idempotency-Key: the request it stands for
     backend = UnicodeAttribute(null=True)
     task_token = UnicodeAttribute(null=True)  # never leaves the backend
-    submit_state = UnicodeAttribute(null=True)  # sending | submitted | uncertain
+    submit_state = UnicodeAttribute(null=True)  # sending | submitted | uncertain | refused
     submit_attempts = NumberAttribute(null=True)
     job_id = UnicodeAttribute(null=True)
     job_status = UnicodeAttribute(null=True)
