@@ -2,19 +2,31 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The RunPod worker's own virtualenv: the runpod SDK pins click below what aws-sam-cli needs. The tests
+# run infra/runpod-worker/handler.py in it, under the SDK release named here.
+WORKER_VENV := .venv-worker
+RUNPOD_SDK := runpod==1.12.0
 export PYTHONPATH := layers/common/python:infra:tests
 export SAM_CLI_TELEMETRY := 0
 # sam build needs python3.12 on PATH (the Lambda runtime); take pyenv's if the system has none.
 PY312_BIN := $(shell python3.12 --version >/dev/null 2>&1 || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12*/bin 2>/dev/null | tail -n 1)
 export PATH := $(if $(PY312_BIN),$(PY312_BIN):,)$(PATH)
 
-.PHONY: run demo test lint unit integration contract e2e bench build validate browser clean seed-workflows
+.PHONY: worker-venv run demo test lint unit integration contract e2e bench build validate browser clean seed-workflows
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/imaging/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+$(WORKER_VENV)/.installed: infra/runpod-worker/requirements.txt
+	test -x $(WORKER_VENV)/bin/python || python3 -m venv $(WORKER_VENV)
+	$(WORKER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(WORKER_VENV)/bin/python -m pip install --quiet -r infra/runpod-worker/requirements.txt "$(RUNPOD_SDK)"
+	touch $@
+
+worker-venv: $(WORKER_VENV)/.installed
 
 run: $(VENV)/.installed
 	$(PY) -m devstack
@@ -27,13 +39,13 @@ STACK ?= rendergate-dev
 seed-workflows: $(VENV)/.installed
 	$(PY) -m workflows.seed --stack-name $(STACK)
 
-test: $(VENV)/.installed browser lint
+test: $(VENV)/.installed $(WORKER_VENV)/.installed browser lint
 	$(PY) -m pytest
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed $(WORKER_VENV)/.installed
 	$(PY) -m pytest tests/unit
 
-integration: $(VENV)/.installed
+integration: $(VENV)/.installed $(WORKER_VENV)/.installed
 	$(PY) -m pytest tests/integration
 
 contract: $(VENV)/.installed
@@ -61,4 +73,4 @@ build: $(VENV)/.installed
 	$(VENV)/bin/sam build
 
 clean:
-	rm -rf .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache $(WORKER_VENV)

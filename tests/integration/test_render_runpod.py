@@ -1,6 +1,7 @@
-"""Render runs on RunPod, through the RunPod-protocol test server: our worker on the CPU renderer,
-webhooks and the reconciler, every failure shape, backpressure, retries without duplicate jobs,
-heartbeats and cancellation."""
+"""Render runs on RunPod, through the RunPod-protocol test server: our worker under the runpod SDK's job
+loop on the CPU renderer, webhooks and the reconciler, every failure shape, backpressure, retries
+without duplicate jobs, heartbeats, cancellation (queued, and in the middle of a render), source images
+by URL, and where images returned as URLs may come from."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import pytest
 import requests
 
 from devstack.comfyui import CpuComfyUI
+from rendergate.backends.comfyui import prompt_id_for
 from support.devstack import DevStack, running_devstack
-from support.runpod import Outcome, RunPodServer
+from support.images import png
+from support.runpod import IDLE_TIMEOUT_SECONDS, Outcome, RunPodServer, sdk_worker
+from support.waiting import until
 
 RUNPOD_KEY = "runpod-test-key"
 HEARTBEAT_SECONDS = 4
@@ -22,12 +26,20 @@ SMALL = {"width": 128, "height": 96, "steps": 3}
 
 
 @pytest.fixture(scope="module")
-def runpod() -> Iterator[RunPodServer]:
+def renderer() -> Iterator[CpuComfyUI]:
+    """The ComfyUI inside the worker's container."""
     renderer = CpuComfyUI(port=0, step_seconds=0.001).start()
-    server = RunPodServer(RUNPOD_KEY, renderer.url).start()
-    yield server
-    server.stop()
+    yield renderer
     renderer.stop()
+
+
+@pytest.fixture(scope="module")
+def runpod(renderer: CpuComfyUI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunPodServer]:
+    """RunPod, with one worker (ours, under the runpod SDK) that wakes only for normal-priority jobs."""
+    server = RunPodServer(RUNPOD_KEY, endpoint_id="test-endpoint").start()
+    with sdk_worker(server, renderer.url, tmp_path_factory.mktemp("runpod-worker") / "worker.log"):
+        yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +47,8 @@ def stack(runpod: RunPodServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
     parameters = {
         "RenderBackend": "runpod",
         "RunPodApiBase": runpod.url,
-        "RunPodEndpointId": "test-endpoint",
+        "RunPodEndpointId": runpod.endpoint_id,
+        "RunPodOutputUrlPrefixes": f"{runpod.base}/files/",
         "RenderHeartbeatSeconds": str(HEARTBEAT_SECONDS),
         "RenderQueueTtlSeconds": "120",
         "RenderExecutionTimeoutSeconds": "60",
@@ -70,7 +83,7 @@ def test_a_render_on_our_worker_is_reviewed_and_published(stack: DevStack, runpo
 
     assert run["status"] == "awaiting_review"
     [job] = runpod.jobs_for("m-happy")
-    assert job.policy == {"executionTimeout": 60_000, "ttl": 120_000, "lowPriority": False}
+    assert job.policy == {"executionTimeout": 60_000, "ttl": 180_000, "lowPriority": False}  # queue + execution
     assert job.webhook and job.webhook.startswith(f"{stack.api_url}/webhooks/runpod/{run_id}/")
     assert job.deliveries == [200]
     assert (run["render"]["job_id"], run["render"]["job_status"], run["render"]["progress"]) == (
@@ -81,8 +94,7 @@ def test_a_render_on_our_worker_is_reviewed_and_published(stack: DevStack, runpo
     assert {"queue_ms", "execution_ms", "worker_total_ms"} <= set(run["render"]["timings"])
     keys = [asset["key"] for asset in run["assets"]]
     assert keys == [f"renders/{run_id}/txt2img-{run['render']['seed']}-0{i}.png" for i in (1, 2)]
-    uploaded = [image["key"] for image in job.output["images"]]
-    assert all(stored.endswith(key) for stored, key in zip(uploaded, keys, strict=True))
+    assert [image["key"] for image in job.output["images"]] == keys
     for asset in run["assets"]:
         assert (asset["width"], asset["height"], asset["format"]) == (128, 96, "PNG")
         assert asset["render"]["seed"] == run["render"]["seed"]
@@ -94,12 +106,16 @@ def test_a_render_on_our_worker_is_reviewed_and_published(stack: DevStack, runpo
     assert published == [f"renders/lighthouse/{key.rsplit('/', 1)[1]}" for key in keys]
 
 
-def test_low_priority_work_asks_runpod_for_low_priority_and_gets_an_eta(stack: DevStack, runpod: RunPodServer) -> None:
+def test_low_priority_work_renders_on_an_endpoint_scaled_to_zero(stack: DevStack, runpod: RunPodServer) -> None:
+    # RunPod's lowPriority jobs never wake a worker: sent as such, this one would wait out its ttl
+    while any(job.status in ("IN_QUEUE", "IN_PROGRESS") for job in runpod.jobs.values()):
+        time.sleep(0.2)
+    time.sleep(IDLE_TIMEOUT_SECONDS)  # the endpoint has scaled to zero
     answer = stack.render(workflow="txt2img", params={"prompt": "m-low", **SMALL}, priority="low")
     assert answer["eta_seconds"] > 0
-    stack.wait_for(answer["run_id"], "awaiting_review")
+    assert stack.wait_for(answer["run_id"], "awaiting_review")["status"] == "awaiting_review"
     [job] = runpod.jobs_for("m-low")
-    assert job.policy["lowPriority"] is True
+    assert job.policy["lowPriority"] is False
 
 
 def test_a_deep_queue_turns_low_priority_work_away_but_not_normal_work(stack: DevStack, runpod: RunPodServer) -> None:
@@ -294,9 +310,71 @@ def test_cancelling_a_queued_render_cancels_the_job_and_stops_the_run(stack: Dev
     assert "cancelled" in again.json()["message"]
 
 
+def test_cancelling_a_render_in_progress_stops_the_worker_and_uploads_nothing(
+    stack: DevStack, runpod: RunPodServer, renderer: CpuComfyUI
+) -> None:
+    renderer.step_seconds = 0.25  # forty steps: ten seconds of rendering
+    try:
+        run_id = render(stack, "m-stop-now", params={"steps": 40})
+        [job] = wait_for_job(runpod, "m-stop-now")
+        prompt_id = prompt_id_for(job.id)
+        until(lambda: renderer.running is not None and renderer.running.prompt_id == prompt_id)
+
+        assert stack.cancel(run_id).status_code == 200
+
+        entry = until(lambda: renderer.history.get(prompt_id), timeout=5)  # long before it would have ended
+    finally:
+        renderer.step_seconds = 0.001
+    assert "execution_interrupted" in [name for name, _ in entry["status"]["messages"]]
+    time.sleep(1.5)  # whatever the worker would still do, it has done by now
+    media = stack.aws("s3").list_objects_v2(Bucket=stack.state["media_bucket"], Prefix=f"renders/{run_id}/")
+    assert media.get("KeyCount", 0) == 0
+    assert [r for r in job.results if r.get("status") != "IN_PROGRESS"] == []  # no result was sent
+    run = stack.run(run_id)
+    assert (run["status"], run["render"]["job_status"], job.status) == ("cancelled", "CANCELLED", "CANCELLED")
+
+
+def test_img2img_sends_its_source_image_as_a_url_the_worker_downloads(stack: DevStack, runpod: RunPodServer) -> None:
+    source = png(7, (96, 64))
+    key = "renders/m-i2i-source/source.png"
+    stack.aws("s3").put_object(Bucket=stack.state["media_bucket"], Key=key, Body=source)
+    params = {"prompt": "m-i2i", "image": key, "steps": 2}
+    answer = stack.render(workflow="img2img", params=params, count=2)
+    run = stack.wait_for(answer["run_id"], "awaiting_review")
+
+    assert run["status"] == "awaiting_review", run["error"]
+    assert [(a["width"], a["height"]) for a in run["assets"]] == [(96, 64), (96, 64)]
+    [job] = runpod.jobs_for("m-i2i")
+    [image] = job.input["images"]
+    assert set(image) == {"name", "url", "bytes"} and image["bytes"] == len(source)  # no image in the request
+    assert image["url"].startswith(f"{stack.state['moto_url']}/{stack.state['media_bucket']}/{key}?")
+    assert job.deliveries == [200]  # the webhook, which echoes the input, reached the stack
+
+
+def test_an_image_at_a_url_outside_the_allowed_prefixes_is_not_fetched(stack: DevStack, runpod: RunPodServer) -> None:
+    runpod.script("m-elsewhere", Outcome("s3_url", output_url="http://169.254.169.254/latest/meta-data/image.png"))
+    run = stack.wait_for(render(stack, "m-elsewhere"), "failed")
+    assert run["error"]["name"] == "RenderFailed"
+    assert "fetches rendered images only from allowed prefixes" in run["error"]["message"]
+    assert "RunPodOutputUrlPrefixes" in run["error"]["message"]
+
+
+def test_no_error_shows_the_secrets_of_a_presigned_url(stack: DevStack, runpod: RunPodServer) -> None:
+    error = (
+        "ConnectionError: HTTPSConnectionPool(host='media.s3.amazonaws.com', port=443): Max retries exceeded with "
+        "url: /renders/r/1.png?X-Amz-Credential=AKIAEXAMPLE%2F20260101&X-Amz-Security-Token=SESSIONTOKEN"
+    )
+    runpod.script("m-leak", Outcome("failed", error=error))
+    run_id = render(stack, "m-leak")
+    run = stack.wait_for(run_id, "failed")
+
+    assert run["error"]["message"].endswith("url: /renders/r/1.png?[redacted]")
+    listed = requests.get(f"{stack.api_url}/runs?status=failed&limit=100", headers=stack.auth, timeout=10).text
+    parked = json.dumps([m for m in dead_letters(stack) if m["run_id"] == run_id])
+    for shown in (json.dumps(run), listed, parked):
+        assert "AKIAEXAMPLE" not in shown and "SESSIONTOKEN" not in shown
+
+
 def wait_for_job(runpod: RunPodServer, marker: str, timeout: float = 20) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while not runpod.jobs_for(marker):
-        assert time.monotonic() < deadline, f"no job for {marker}"
-        time.sleep(0.1)
-    return runpod.jobs_for(marker)
+    jobs: list[Any] = until(lambda: runpod.jobs_for(marker), timeout, f"a job for {marker}")
+    return jobs

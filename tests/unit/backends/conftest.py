@@ -4,13 +4,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.comfyui import CpuComfyUI
 from support.runpod import RunPodServer
 
 
 @pytest.fixture
-def runpod(renderer: CpuComfyUI) -> Iterator[RunPodServer]:
-    """The RunPod-protocol test server; jobs it runs with our worker go to the CPU renderer."""
-    server = RunPodServer("runpod-unit-key", renderer.url).start()
+def runpod() -> Iterator[RunPodServer]:
+    """The RunPod-protocol test server (no worker: its jobs are scripted, or wait in the queue)."""
+    server = RunPodServer("runpod-unit-key").start()
     yield server
     server.stop()

@@ -11,7 +11,7 @@ from support.runpod import RunPodServer
 @pytest.fixture
 def runpod(aws: None, renderer: CpuComfyUI, settings: Callable[..., None]) -> Iterator[RunPodServer]:
     """The RunPod-protocol test server, configured as the render backend; every run is due for a check."""
-    server = RunPodServer("render-unit-key", renderer.url).start()
+    server = RunPodServer("render-unit-key", endpoint_id="e").start()
     settings(
         RENDER_BACKEND="runpod",
         RUNPOD_API_BASE=server.url,

@@ -136,7 +136,8 @@ def _midway(progress: int | None) -> None:
 
 
 def _submission(run_id: str = "run-m", graph: dict[str, Any] | None = None) -> Any:
-    from rendergate.backends import Submission
+    from rendergate.backends import Submission, Upload
 
     graph = graph or {"6": {"inputs": {"text": "m"}}}
-    return Submission(run_id, graph, {}, ["https://x/put"], None, "normal", 60, 60)
+    uploads = [Upload("https://x/put", f"renders/{run_id}/1.png")]
+    return Submission(run_id, graph, {}, uploads, None, "normal", 60, 60)

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 import requests
 
 from devstack.comfyui import CpuComfyUI
-from support.handlers import AUTH, call, call_with_headers
+from support.functions import load_function
+from support.handlers import AUTH, Context, call, call_with_headers
+from support.runpod import RunPodServer
 
 BODY = {"workflow": "txt2img", "params": {"prompt": "a cat", "width": 64, "height": 64, "steps": 2}}
 
@@ -132,6 +137,37 @@ def test_render_requests_need_the_api_key_and_a_json_object(aws: None) -> None:
     assert call("runs", "POST", "/runs", {**BODY, "bucket": "x"}, AUTH)[1]["message"] == "unknown field: bucket"
 
 
+IMG2IMG_PARAMS = {"prompt": "a cat", "image": "incoming/r/huge.png"}
+
+
+def submitted_run(prompt: str) -> str:
+    """A render run whose Render task has submitted its job."""
+    status, answer = call("runs", "POST", "/runs", {**BODY, "params": {**BODY["params"], "prompt": prompt}}, AUTH)
+    assert status == 202, answer
+    load_function("render").handler({"task_token": "token", "run_id": answer["run_id"]}, Context())
+    return str(answer["run_id"])
+
+
+def seed_workflow(root: Path, name: str, **defaults: str) -> None:
+    """Add workflow `name` (txt2img's graph with other default inputs) to the registry."""
+    from workflows.seed import ROOT, seed
+
+    from rendergate import workflows
+
+    folder = root / name / "1.0.0"
+    folder.mkdir(parents=True)
+    graph = json.loads((ROOT / "txt2img/1.0.0/workflow.json").read_text())
+    manifest = json.loads((ROOT / "txt2img/1.0.0/manifest.json").read_text())
+    for param, value in defaults.items():
+        spec = manifest["params"][param]
+        graph[workflows.node_for(graph, spec)]["inputs"][spec["input"]] = value
+    data = json.dumps(graph).encode()
+    (folder / "workflow.json").write_bytes(data)
+    manifest.update(name=name, sha256=workflows.digest(data))
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    seed(boto3.client("s3"), "media-bucket", root)
+
+
 def run_graph() -> dict[str, Any]:
     from workflows.seed import ROOT
 
@@ -155,3 +191,52 @@ def test_an_idempotency_key_makes_a_retried_request_the_same_run(aws: None) -> N
     assert call("runs", "POST", "/runs", BODY, {**AUTH, "Idempotency-Key": "has spaces"})[0] == 400
     other = call("runs", "POST", "/runs", BODY, {**AUTH, "Idempotency-Key": "client-7f3b"})[1]
     assert other["run_id"] != first[1]["run_id"]
+
+
+def test_a_source_image_larger_than_an_upload_may_be_is_refused_at_once(aws: None) -> None:
+    boto3.client("s3").put_object(Bucket="media-bucket", Key="incoming/r/huge.png", Body=b"x" * (1024 * 1024 + 1))
+    status, answer = call("runs", "POST", "/runs", {"workflow": "img2img", "params": IMG2IMG_PARAMS}, AUTH)
+    assert (status, answer["error"]) == (400, "BadRequest")
+    assert "incoming/r/huge.png is 1048577 bytes, more than the 1048576" in answer["message"]
+    assert executions() == []
+
+
+def test_a_graph_too_large_to_keep_or_to_send_is_refused_at_once(
+    runpod: RunPodServer, tmp_path: Path, settings: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rendergate.backends import runpod as adapter
+
+    seed_workflow(tmp_path, "wordy", negative_prompt="x" * 320_000)
+    request = {"workflow": "wordy", "params": {"prompt": "a cat"}}
+    for backend in ("runpod", "comfyui"):
+        settings(RENDER_BACKEND=backend)
+        status, answer = call("runs", "POST", "/runs", request, AUTH)
+        assert (status, answer["error"]) == (400, "BadRequest")
+        assert "more than the 307200 a run can keep" in answer["message"]
+
+    settings(RENDER_BACKEND="runpod")
+    smaller = replace(adapter.RunPod.capabilities, max_request_bytes=200_000)
+    monkeypatch.setattr(adapter.RunPod, "capabilities", smaller)  # a graph that fits the run, not the request
+    seed_workflow(tmp_path / "more", "wordier", negative_prompt="x" * 250_000)
+    status, answer = call("runs", "POST", "/runs", {"workflow": "wordier", "params": {"prompt": "a cat"}}, AUTH)
+    assert (status, answer["error"]) == (400, "BadRequest")
+    assert "more than the 200000 the runpod backend takes" in answer["message"]
+    assert executions() == [] and runpod.run_requests == []
+
+
+def test_cancelling_records_whether_the_backend_job_was_stopped(
+    runpod: RunPodServer, settings: Callable[..., None]
+) -> None:
+    from rendergate.tables import Run
+
+    run_id = submitted_run("m-stop")
+    assert call("runs", "POST", f"/runs/{run_id}/cancel", headers=AUTH)[0] == 200
+    [job] = runpod.jobs.values()
+    assert (job.status, Run.get(run_id).job_status) == ("CANCELLED", "CANCELLED")
+
+    run_id = submitted_run("m-retired")
+    settings(RUNPOD_ENDPOINT_ID="retired-endpoint")  # RunPod no longer knows the endpoint the job went to
+    assert call("runs", "POST", f"/runs/{run_id}/cancel", headers=AUTH)[0] == 200  # cancelled all the same
+    run = Run.get(run_id)
+    assert run.status == "cancelled"
+    assert "could not be cancelled" in (run.backend_error or "") and "RunPodEndpointId" in (run.backend_error or "")

@@ -105,4 +105,24 @@ def test_a_runpod_submit_records_the_job_and_its_webhook(runpod: RunPodServer) -
     run = Run.get(run_id)
     assert (run.job_id, run.job_status, run.submit_state) == (job.id, "IN_QUEUE", "submitted")
     assert job.webhook and job.webhook.startswith(f"https://api.example.test/webhooks/runpod/{run_id}/")
-    assert len(job.input["outputs"]) == 1 and f"renders/{run_id}/" in job.input["outputs"][0]
+    [output] = job.input["outputs"]
+    assert output["key"].startswith(f"renders/{run_id}/") and f"/renders/{run_id}/" in output["url"]
+
+
+def test_a_job_submitted_for_a_run_cancelled_meanwhile_is_cancelled_too(
+    runpod: RunPodServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rendergate.backends.runpod import RunPod
+
+    run_id = requested()
+    send = RunPod.submit
+
+    def cancelled_while_sending(self: RunPod, submission: Any) -> str:
+        job_id = send(self, submission)
+        assert call("runs", "POST", f"/runs/{run_id}/cancel", headers=AUTH)[0] == 200  # the run had no job yet
+        return job_id
+
+    monkeypatch.setattr(RunPod, "submit", cancelled_while_sending)
+    render_task(run_id, "token")
+    [job] = runpod.jobs.values()
+    assert job.status == "CANCELLED"

@@ -51,6 +51,7 @@ class Settings:
     runpod_endpoint_id: str
     runpod_api_key: str
     runpod_api_key_param: str
+    runpod_output_url_prefixes: tuple[str, ...]
     webhook_secret: str
     webhook_secret_param: str
     render_timeout_seconds: int
@@ -109,6 +110,7 @@ class Settings:
             runpod_endpoint_id=text("RUNPOD_ENDPOINT_ID"),
             runpod_api_key=text("RUNPOD_API_KEY"),
             runpod_api_key_param=text("RUNPOD_API_KEY_PARAM"),
+            runpod_output_url_prefixes=_list(text("RUNPOD_OUTPUT_URL_PREFIXES")),
             webhook_secret=text("WEBHOOK_SECRET"),
             webhook_secret_param=text("WEBHOOK_SECRET_PARAM"),
             render_timeout_seconds=int(text("RENDER_TIMEOUT_SECONDS", "3600")),
@@ -121,6 +123,11 @@ class Settings:
             reconcile_poll_seconds=int(text("RECONCILE_POLL_SECONDS", "30")),
             reconcile_function=text("RECONCILE_FUNCTION"),
         )
+
+
+def _list(spec: str) -> tuple[str, ...]:
+    """`a,b`: a comma-separated list, blanks dropped."""
+    return tuple(item.strip() for item in spec.split(",") if item.strip())
 
 
 def _limits(spec: str) -> dict[str, int]:

@@ -3,10 +3,25 @@ HTTP layer maps them to status codes in one table (rendergate.api)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 NAMES_SHOWN = 5
 NAME_CHARS = 40
+
+# A URL's or path's query string (presigned URLs carry their signature and session token there), the
+# user:password of a URL, and the token that ends a RunPod webhook URL's path.
+_QUERY = re.compile(r"((?:\b[a-zA-Z][a-zA-Z0-9+.-]*://|(?<![\w.])/)[^\s?#'\"<>]*)\?(?!\[redacted\])[^\s'\"<>)\]]*")
+_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"<>]+@")
+_WEBHOOK_TOKEN = re.compile(r"(/webhooks/runpod/[^/\s'\"<>]+/)[^/\s?'\"<>)\]]+")
+REDACTED = "[redacted]"
+
+
+def scrubbed(text: str) -> str:
+    """`text` without the secrets a URL in it can carry, for error texts that end up on a run."""
+    text = _QUERY.sub(rf"\1?{REDACTED}", text)
+    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    return _WEBHOOK_TOKEN.sub(rf"\1{REDACTED}", text)
 
 
 class RendergateError(Exception):

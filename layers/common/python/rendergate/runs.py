@@ -12,7 +12,7 @@ from pynamodb.expressions.update import Action
 
 from rendergate import config, signing, storage
 from rendergate.config import settings
-from rendergate.errors import BadRequest, NotFound
+from rendergate.errors import BadRequest, NotFound, scrubbed
 from rendergate.profiles import PROFILES
 from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if
 
@@ -156,7 +156,7 @@ def render_view(run: Run) -> dict[str, Any]:
         "submitted_at": run.submitted_at,
         "rendered_at": run.rendered_at,
         "timings": run.timings or {},
-        "backend_error": run.backend_error,
+        "backend_error": scrubbed(run.backend_error) if run.backend_error else None,
         "graph": run.graph,
     }
 
@@ -290,7 +290,7 @@ def error_view(run: Run) -> dict[str, str] | None:
         if not isinstance(decoded, dict):
             break
         message = decoded.get("errorMessage") or decoded.get("Cause") or message
-    return {"name": run.error_name, "message": str(message)}
+    return {"name": run.error_name, "message": scrubbed(str(message))}
 
 
 def list_runs(status: str | None, limit: str, cursor: str | None) -> dict[str, Any]:

@@ -121,7 +121,8 @@ class Run(Model):
     error_cause = UnicodeAttribute(null=True)
     published = JSONAttribute(null=True)
     publish_failures = JSONAttribute(null=True)  # approved assets that could not be published: id, code, reason
-    # render runs: what was asked, exactly what was rendered, and where the backend job stands
+    # render runs: what was asked, exactly what was rendered, and where the backend job stands (the job's
+    # fields are written only by rendergate.render.job.RenderJob's transitions)
     workflow_name = UnicodeAttribute(null=True)
     workflow_version = UnicodeAttribute(null=True)
     workflow_sha256 = UnicodeAttribute(null=True)
@@ -134,7 +135,7 @@ class Run(Model):
     request_sha256 = UnicodeAttribute(null=True)  # with an Idempotency-Key: the request it stands for
     backend = UnicodeAttribute(null=True)
     task_token = UnicodeAttribute(null=True)  # never leaves the backend
-    submit_state = UnicodeAttribute(null=True)  # sending | submitted | uncertain
+    submit_state = UnicodeAttribute(null=True)  # sending | submitted | uncertain | refused
     submit_attempts = NumberAttribute(null=True)
     job_id = UnicodeAttribute(null=True)
     job_status = UnicodeAttribute(null=True)

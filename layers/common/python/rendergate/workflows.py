@@ -206,8 +206,14 @@ def _number(field: str, spec: dict[str, Any], value: Any, integer: bool) -> int 
 def _image(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.startswith(IMAGE_PREFIXES) or ".." in value.split("/"):
         raise BadRequest(f"{field} must be the key of an image in the media bucket under incoming/ or renders/")
-    if not storage.exists(settings().media_bucket, value):
-        raise BadRequest(f"{field}: there is no object {value} in the media bucket")
+    try:
+        size = int(storage.head(settings().media_bucket, value)["ContentLength"])
+    except NotFound as error:
+        raise BadRequest(f"{field}: there is no object {value} in the media bucket") from error
+    if size > (limit := settings().max_upload_bytes):
+        raise BadRequest(
+            f"{field}: {value} is {size} bytes, more than the {limit} a source image may be (MaxUploadBytes)"
+        )
     return value
 
 

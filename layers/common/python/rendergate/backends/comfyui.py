@@ -22,6 +22,7 @@ from rendergate.backends import (
     IN_QUEUE,
     NOT_FOUND,
     TIMEOUT,
+    Capabilities,
     Health,
     JobState,
     Output,
@@ -42,6 +43,13 @@ def prompt_id_for(run_id: str) -> str:
 
 class ComfyUI:
     name = "comfyui"
+    capabilities = Capabilities(
+        webhooks=False,
+        lookup_by_run=True,  # the prompt id derives from the run id
+        cancel=True,
+        progress_socket=True,
+        inputs_by_url=False,  # source images are uploaded with POST /upload/image
+    )
 
     def __init__(self, url: str, client_id: str) -> None:
         self.url = url.rstrip("/")

@@ -10,27 +10,29 @@ import time
 import uuid
 from typing import Any
 
-from rendergate import backends, events, executions
-from rendergate.backends import CANCELLED, COMPLETED, FAILED, NOT_FOUND, TIMED_OUT, JobState
+from rendergate import events, executions
+from rendergate.backends import CANCELLED, FAILED, NOT_FOUND, TIMED_OUT, JobState
 from rendergate.errors import RenderFailed, RenderLost, RenderTimedOut
 from rendergate.observability import logger
 from rendergate.render import outputs
-from rendergate.tables import RenderEvent, Run, now_iso, save_if_absent
+from rendergate.render.job import RenderJob
+from rendergate.tables import RenderEvent, Run, save_if_absent
 
 EVENT_NAMESPACE = uuid.UUID("8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5968")
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600
 RENDER_FAILURES = (RenderFailed, RenderTimedOut, RenderLost)
 
 
-def settle(run: Run, state: JobState, source: str) -> str:
+def settle(job: RenderJob, state: JobState, source: str) -> str:
     """Act on a finished job once. Returns completed | failed | duplicate | ignored."""
+    run = job.run
     if run.status != "rendering" or run.job_id != state.job_id:
         return "ignored"  # a late report: the run moved on, or the job is not the run's any more
     claim = _claim(run, state, source)
     if claim is None:
         return "duplicate"
     try:
-        outcome = _settle(run, state)
+        outcome = _settle(job, state)
     except Exception:
         claim.delete()
         raise
@@ -38,15 +40,10 @@ def settle(run: Run, state: JobState, source: str) -> str:
     return outcome
 
 
-def fail(run: Run, failure: Exception, state: JobState | None = None) -> None:
+def fail(job: RenderJob, failure: Exception, state: JobState | None = None) -> None:
     """Fail the Render task with a named error; the state machine records the run failed."""
-    run.update(
-        actions=[
-            Run.job_status.set(state.status if state else "FAILED"),
-            Run.backend_error.set((state.error if state and state.error else str(failure))[:20000]),
-            Run.updated_at.set(now_iso()),
-        ]
-    )
+    job.failed(failure, state)
+    run = job.run
     if run.task_token and not executions.fail(run.task_token, failure):
         logger.warning("the render task no longer waits", extra={"run_id": run.run_id})
     events.emit(
@@ -74,24 +71,15 @@ def raise_for_status(state: JobState) -> None:
         )
 
 
-def _settle(run: Run, state: JobState) -> str:
-    backend = backends.backend(run.backend or "")
+def _settle(job: RenderJob, state: JobState) -> str:
+    run = job.run
     try:
         raise_for_status(state)
-        found = outputs.collect(run, state, backend)
+        found = outputs.collect(run, state, job.backend)
     except RENDER_FAILURES as failure:
-        fail(run, failure, state)
+        fail(job, failure, state)
         return "failed"
-    run.update(
-        actions=[
-            Run.job_status.set(COMPLETED),
-            Run.progress.set(100),
-            Run.outputs.set([o["key"] for o in found]),
-            Run.timings.set(state.timings),
-            Run.rendered_at.set(now_iso()),
-            Run.updated_at.set(now_iso()),
-        ]
-    )
+    job.completed(state, [o["key"] for o in found])
     live = bool(run.task_token) and executions.succeed(run.task_token or "", {"objects": found, "job_id": state.job_id})
     events.emit(
         "render.completed.v1",

@@ -4,7 +4,7 @@ get there: our worker uploads through presigned PUTs; everything else is fetched
 from __future__ import annotations
 
 from rendergate import formats, storage
-from rendergate.backends import Backend, JobState
+from rendergate.backends import Backend, JobState, Upload
 from rendergate.config import settings
 from rendergate.errors import RenderFailed, RenderLost
 from rendergate.observability import logger
@@ -19,10 +19,10 @@ def output_keys(run: Run) -> list[str]:
     return [f"{PREFIX}{run.run_id}/{name}-{run.seed}-{i + 1:02d}.png" for i in range(int(run.image_count or 1))]
 
 
-def upload_urls(run: Run, expires_in: int) -> list[str]:
+def uploads(run: Run, expires_in: int) -> list[Upload]:
     """Presigned PUTs for the run's keys: the GPU worker uploads straight to the bucket, no size cap."""
     bucket = settings().media_bucket
-    return [storage.presign_upload(bucket, key, expires_in) for key in output_keys(run)]
+    return [Upload(storage.presign_upload(bucket, key, expires_in), key) for key in output_keys(run)]
 
 
 def collect(run: Run, state: JobState, backend: Backend) -> list[dict[str, str]]:

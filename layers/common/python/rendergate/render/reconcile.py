@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from pynamodb.expressions.update import Action
-
-from rendergate import backends, executions, runs
+from rendergate import executions, runs
 from rendergate.backends import ACTIVE, NOT_FOUND, JobState
 from rendergate.config import settings
 from rendergate.errors import RenderLost
 from rendergate.observability import logger
 from rendergate.render import completion
-from rendergate.tables import Run, now_iso
+from rendergate.render.job import RenderJob, age_seconds
+from rendergate.tables import Run
 
 FOLLOW_MARGIN_MS = 10_000
 FOLLOW_POLL_SECONDS = 1.0
 NOT_FOUND_GRACE_SECONDS = 30
-UNCERTAIN_SLACK_SECONDS = 300
 
 
 def reconcile(follow: list[str], remaining_ms: Callable[[], int]) -> dict[str, str]:
@@ -32,42 +29,42 @@ def reconcile(follow: list[str], remaining_ms: Callable[[], int]) -> dict[str, s
     outcomes: dict[str, str] = {}
     for run in Run.by_status.query("rendering"):
         if run.run_id in follow or _due(run):
-            outcomes[run.run_id] = _checked(run)
+            outcomes[run.run_id] = _checked(RenderJob(run))
     watching = [run_id for run_id in follow if outcomes.get(run_id) in ACTIVE]
     if watching:
         _follow(watching, remaining_ms, outcomes)
     return outcomes
 
 
-def check(run: Run, progress: int | None = None) -> str:
+def check(job: RenderJob, progress: int | None = None) -> str:
     """Where the run's job stands, acted on: progress and heartbeat, or settled. Returns the outcome."""
+    run = job.run
     if not run.job_id:
-        return _unsubmitted(run)
-    backend = backends.backend(run.backend or settings().render_backend)
-    state = backend.status(run.job_id)
+        return _unsubmitted(job)
+    state = job.backend.status(run.job_id)
     if state.status in ACTIVE:
         if progress is not None:
             state.progress = max(state.progress or 0, progress)
-        _still_running(run, state, backend)
+        _still_running(job, state)
         return state.status
-    if state.status == NOT_FOUND and run.checked_at is None and _age(run.submitted_at) < NOT_FOUND_GRACE_SECONDS:
+    if state.status == NOT_FOUND and run.checked_at is None and age_seconds(run.submitted_at) < NOT_FOUND_GRACE_SECONDS:
         return "waiting"  # never seen yet: a job just submitted may not be visible to /status
-    return completion.settle(run, state, "reconciler")
+    return completion.settle(job, state, "reconciler")
 
 
-def _checked(run: Run, progress: int | None = None) -> str:
+def _checked(job: RenderJob, progress: int | None = None) -> str:
     try:
-        return check(run, progress)
+        return check(job, progress)
     except Exception:  # one backend hiccup must not stop the pass over the other runs
-        logger.exception("reconciling a run failed", extra={"run_id": run.run_id})
+        logger.exception("reconciling a run failed", extra={"run_id": job.run.run_id})
         return "error"
 
 
 def _follow(run_ids: list[str], remaining_ms: Callable[[], int], outcomes: dict[str, str]) -> None:
-    followed = [run for run in map(runs.find, run_ids) if run is not None]
-    backend = backends.backend((followed[0].backend if followed else None) or settings().render_backend)
-    watch = getattr(backend, "watch", None)  # ComfyUI's /ws; RunPod has no socket to watch
-    watcher = watch([run.job_id for run in followed if run.job_id]) if watch else None
+    jobs = [RenderJob(run) for run in map(runs.find, run_ids) if run is not None]
+    backend = jobs[0].backend if jobs else None
+    job_ids = [job.run.job_id for job in jobs if job.run.job_id]
+    watcher = backend.watch(job_ids) if backend and backend.capabilities.progress_socket else None
     try:
         while run_ids and remaining_ms() > FOLLOW_MARGIN_MS:
             if watcher is not None:
@@ -80,7 +77,7 @@ def _follow(run_ids: list[str], remaining_ms: Callable[[], int], outcomes: dict[
                 if run is None or run.status != "rendering" or not run.job_id:
                     run_ids.remove(run_id)
                     continue
-                outcomes[run_id] = _checked(run, progress.get(run.job_id))
+                outcomes[run_id] = _checked(RenderJob(run), progress.get(run.job_id))
                 if outcomes[run_id] not in ACTIVE:
                     run_ids.remove(run_id)
     finally:
@@ -88,36 +85,23 @@ def _follow(run_ids: list[str], remaining_ms: Callable[[], int], outcomes: dict[
             watcher.close()
 
 
-def _still_running(run: Run, state: JobState, backend: backends.Backend) -> None:
-    now = now_iso()
-    actions: list[Action] = [Run.job_status.set(state.status), Run.checked_at.set(now)]
-    if state.progress is not None:
-        actions.append(Run.progress.set(state.progress))
-    if run.task_token and _age(run.heartbeat_at or run.submitted_at) >= settings().render_heartbeat_seconds / 3:
-        actions.append(Run.heartbeat_at.set(now))
-        if not executions.heartbeat(run.task_token):
-            # nobody waits for this job any more (the task timed out): stop paying for it
-            logger.warning("the render task is gone; cancelling its job", extra={"run_id": run.run_id})
-            backend.cancel(state.job_id)
-    run.update(actions=actions)
+def _still_running(job: RenderJob, state: JobState) -> None:
+    heartbeat = job.heartbeat_due
+    if heartbeat and not executions.heartbeat(job.run.task_token or ""):
+        # nobody waits for this job any more (the task timed out): stop paying for it
+        logger.warning("the render task is gone; cancelling its job", extra={"run_id": job.run.run_id})
+        job.backend.cancel(state.job_id)
+    job.progressed(state, heartbeat)
 
 
-def _unsubmitted(run: Run) -> str:
+def _unsubmitted(job: RenderJob) -> str:
     """A run whose submit got no answer: the webhook adopts the job if one exists; past every limit it is lost."""
-    current = settings()
-    limit = current.render_queue_ttl_seconds + current.render_execution_timeout_seconds + UNCERTAIN_SLACK_SECONDS
-    if run.submit_state == "uncertain" and _age(run.submitted_at) > limit:
-        completion.fail(run, RenderLost(f"the submit was never confirmed and no job reported back in {limit} s"))
+    limit = job.lost_after_seconds()
+    if job.run.submit_state == "uncertain" and age_seconds(job.run.submitted_at) > limit:
+        completion.fail(job, RenderLost(f"the submit was never confirmed and no job reported back in {limit} s"))
         return "lost"
     return "waiting"
 
 
 def _due(run: Run) -> bool:
-    return _age(run.checked_at) >= settings().reconcile_poll_seconds
-
-
-def _age(timestamp: str | None) -> float:
-    """Seconds since an ISO timestamp; infinite when there is none."""
-    if not timestamp:
-        return float("inf")
-    return (datetime.now(UTC) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()
+    return age_seconds(run.checked_at) >= settings().reconcile_poll_seconds

@@ -15,6 +15,8 @@ from rendergate import backends, config, executions, runs, workflows
 from rendergate.config import settings
 from rendergate.errors import BadRequest, Conflict, QueueFull, TransientError, unknown_fields
 from rendergate.observability import logger
+from rendergate.render import submit
+from rendergate.render.job import RenderJob
 from rendergate.tables import Run
 
 REQUEST_FIELDS = frozenset(
@@ -35,6 +37,7 @@ REQUEST_FIELDS = frozenset(
 PRIORITIES = ("low", "normal", "high")
 COLD_START_SECONDS = 45  # a serverless worker booting before it takes the first job
 HEALTH_MAX_AGE = 5.0
+RUN_GRAPH_LIMIT = 300 * 1024  # a run keeps its graph in its DynamoDB item, which holds 400 KB in all
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("2a9c4e1f-6b3d-4f8a-9e2c-7d5b1a3c8e4f")
 
@@ -59,7 +62,10 @@ def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dic
         raise BadRequest(f"priority must be one of {', '.join(PRIORITIES)}")
     fields = runs.run_fields(body, settings().default_namespace)
     prepared = workflows.prepare(workflow, body.get("params", {}), count)
+    if (graph_bytes := len(json.dumps(prepared.graph))) > RUN_GRAPH_LIMIT:
+        raise BadRequest(f"the filled-in graph is {graph_bytes} bytes, more than the {RUN_GRAPH_LIMIT} a run can keep")
     backend_name = settings().render_backend
+    submit.check_size(prepared.graph, count, len(prepared.images), backends.backend(backend_name))
     eta_seconds = estimate(backend_name, priority)
     run = Run(
         run_id,
@@ -130,15 +136,9 @@ def estimate(backend_name: str, priority: str) -> int:
 
 def cancel_run(run_id: str) -> dict[str, Any]:
     """Cancel a run not yet publishing: its backend job, its execution; 409 when it has finished."""
-    run = runs.get(run_id)
-    if not runs.advance(run, "cancelled"):  # only from the statuses runs.ENTERED_FROM allows
+    if not RenderJob.of(run_id).cancelled():  # only from the statuses runs.ENTERED_FROM allows
         current = runs.get(run_id).status
         raise Conflict(f"run {run_id} is {current}: only a run that is not publishing or finished can be cancelled")
-    if run.job_id and run.backend:
-        try:
-            backends.backend(run.backend).cancel(run.job_id)
-        except Exception:  # the run is cancelled either way; the backend's own limits end the job
-            logger.exception("cancelling the backend job failed", extra={"run_id": run_id, "job_id": run.job_id})
     executions.stop(run_id, cause="cancelled by the client")
     return {"run_id": run_id, "status": "cancelled"}
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rendergate import backends, config, runs, signing
+from rendergate import config, signing
 from rendergate.backends import ACTIVE, NOT_FOUND
 from rendergate.errors import BadRequest
 from rendergate.observability import logger
 from rendergate.render import completion
-from rendergate.tables import Run, update_if
+from rendergate.render.job import RenderJob
 
 
 def authenticate(run_id: str, token: str) -> None:
@@ -25,22 +25,16 @@ def receive(run_id: str, token: str, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
         raise BadRequest("the webhook body must be RunPod's job status, with the job's id")
     job_id = body["id"]
-    run = runs.get(run_id)
-    backend = backends.backend(run.backend or "runpod")
+    job = RenderJob.of(run_id)
     state = None
-    if run.job_id is None and run.submit_state in ("sending", "uncertain"):
-        state = backend.status(job_id)
+    if job.unconfirmed:
+        state = job.backend.status(job_id)
         if state.status != NOT_FOUND:
-            run = _adopt(run, job_id)  # it finished before its submit's answer was recorded, or that answer was lost
-    if run.job_id != job_id:
+            job.adopted(job_id)  # it finished before its submit's answer was recorded, or that answer was lost
+    if job.run.job_id != job_id:
         logger.info("webhook for a job that is not the run's", extra={"run_id": run_id, "job_id": job_id})
         return {"run_id": run_id, "job_id": job_id, "outcome": "ignored"}
-    state = state or backend.status(job_id)
+    state = state or job.backend.status(job_id)
     if state.status in ACTIVE or state.status == NOT_FOUND:
         return {"run_id": run_id, "job_id": job_id, "outcome": "pending"}  # the reconciler follows up
-    return {"run_id": run_id, "job_id": job_id, "outcome": completion.settle(run, state, "webhook")}
-
-
-def _adopt(run: Run, job_id: str) -> Run:
-    update_if(run, [Run.job_id.set(job_id), Run.submit_state.set("submitted")], Run.job_id.does_not_exist())
-    return runs.get(run.run_id)
+    return {"run_id": run_id, "job_id": job_id, "outcome": completion.settle(job, state, "webhook")}
