@@ -140,11 +140,3 @@ def test_a_concurrency_of_zero_reserves_none() -> None:
     assert TEMPLATE["Conditions"]["ReserveBackendConcurrency"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "RenderBackendConcurrency"}, "0"]}]
     }
-
-
-def test_throttles_of_the_render_task_are_waited_out_longer_than_other_transient_errors() -> None:
-    asl = json.loads((ROOT / "statemachines" / "pipeline.asl.json").read_text())
-    throttles, transient = asl["States"]["Render"]["Retry"]
-    assert throttles["ErrorEquals"] == ["Lambda.TooManyRequestsException"]  # first match wins: it must come first
-    assert "Lambda.TooManyRequestsException" not in transient["ErrorEquals"]
-    assert throttles["MaxAttempts"] > transient["MaxAttempts"] and throttles["MaxDelaySeconds"] <= 60
