@@ -86,7 +86,10 @@ def test_every_queue_declares_its_encryption() -> None:
 
 
 def log_group_of(logical_id: str) -> dict[str, Any]:
-    reference = FUNCTIONS[logical_id]["Properties"]["LoggingConfig"]["LogGroup"]
+    """The properties of the log group a function's LoggingConfig names."""
+    logging_config = FUNCTIONS[logical_id]["Properties"].get("LoggingConfig", {})
+    assert "LogGroup" in logging_config, f"{logical_id} needs a log group of its own ({logical_id}Logs)"
+    reference = logging_config["LogGroup"]
     group = RESOURCES[reference["Ref"]]
     assert group["Type"] == "AWS::Logs::LogGroup"
     return group["Properties"]
