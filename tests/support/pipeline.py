@@ -93,7 +93,7 @@ class ScriptedFunctions:
         self._scripts[function].extend(outcomes)
 
     def payloads(self, function: str) -> list[dict[str, Any]]:
-        """What `function` was invoked with, in order."""
+        """What each invocation of `function` carried, in order (those Lambda refused included)."""
         with self._arrived:
             return list(self._payloads[function])
 
@@ -160,7 +160,7 @@ class Pipeline:
         return cls(functions, retry_waits, create_state_machine(definition), values["RenderDeadLetterQueueUrl"])
 
     def start(self, payload: dict[str, Any]) -> str:
-        """Start an execution (named after the run, as ingest and POST /runs do); its ARN."""
+        """Start an execution named after the run (as ingest and POST /runs name it, plus a suffix); its ARN."""
         sfn = boto3.client("stepfunctions")
         name = f"{payload['run_id']}-{uuid.uuid4().hex[:8]}"
         response = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload))
