@@ -1,6 +1,7 @@
 # rendergate: `make run` starts the local stack, `make test` runs every check CI runs.
 SHELL := /bin/bash
 VENV ?= .venv
+CHECKOV_VENV ?= .venv-checkov
 PY := $(VENV)/bin/python
 # The RunPod worker's own virtualenv: the runpod SDK pins click below what aws-sam-cli needs. The tests
 # run infra/runpod-worker/handler.py in it, under the SDK release named here.
@@ -12,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 PY312_BIN := $(shell python3.12 --version >/dev/null 2>&1 || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12*/bin 2>/dev/null | tail -n 1)
 export PATH := $(if $(PY312_BIN),$(PY312_BIN):,)$(PATH)
 
-.PHONY: worker-venv run demo test lint unit integration contract e2e bench build validate browser clean seed-workflows
+.PHONY: worker-venv run demo test lint checkov unit integration contract e2e bench build validate browser clean seed-workflows
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/imaging/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +29,12 @@ $(WORKER_VENV)/.installed: infra/runpod-worker/requirements.txt
 
 worker-venv: $(WORKER_VENV)/.installed
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 run: $(VENV)/.installed
 	$(PY) -m devstack
 
@@ -39,7 +46,7 @@ STACK ?= rendergate-dev
 seed-workflows: $(VENV)/.installed
 	$(PY) -m workflows.seed --stack-name $(STACK)
 
-test: $(VENV)/.installed $(WORKER_VENV)/.installed browser lint
+test: $(VENV)/.installed $(WORKER_VENV)/.installed browser lint checkov
 	$(PY) -m pytest
 
 unit: $(VENV)/.installed $(WORKER_VENV)/.installed
@@ -59,6 +66,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/common/python/rendergate infra/devstack infra/workflows infra/runpod-worker/handler.py
 
+# template.yaml against checkov's AWS checks; every check it skips is skipped in the template with a reason.
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
+
 # Debian's chromium for the review-page tests (Playwright cannot download browsers here).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium missing: the browser tests will be skipped"; }
@@ -73,4 +84,4 @@ build: $(VENV)/.installed
 	$(VENV)/bin/sam build
 
 clean:
-	rm -rf .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache $(WORKER_VENV)
+	rm -rf .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache $(WORKER_VENV) $(CHECKOV_VENV)

@@ -16,6 +16,7 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +93,21 @@ def start_moto(port: int, host: str = "127.0.0.1") -> ThreadedMotoServer:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("moto").setLevel(logging.ERROR)
     os.environ["MOTO_PORT"] = str(port)  # moto's ASL interpreter calls services back on this port
-    _forward_task_failure_cause()
-    _stop_executions_at_once()
+    patch_moto()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     requests.post(f"http://{host}:{port}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
     return server
+
+
+@cache
+def patch_moto() -> None:
+    """Close the gaps between moto 5.2's Step Functions and AWS that the pipeline meets (once per process)."""
+    _forward_task_failure_cause()
+    _stop_executions_at_once()
+    _name_lambda_service_errors()
+    _keep_answers_that_come_before_the_wait()
+    _name_heartbeat_timeouts()
 
 
 def _forward_task_failure_cause() -> None:
@@ -140,6 +150,75 @@ def _stop_executions_at_once() -> None:
 
     Environment.set_error = set_error_unless_stopped  # type: ignore[method-assign]
     Execution.stop = stop_now  # type: ignore[method-assign]
+
+
+def _name_lambda_service_errors() -> None:
+    """moto 5.2 names a Lambda service error (a throttle, a 5xx) of a Task whose Resource is a function ARN
+    "Exception"; AWS names it Lambda.<code>, as moto does for lambda:invoke, which is what Retry matches."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+        StateTaskServiceLambda,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    from_error = StateTaskLambda._from_error
+
+    def named(self: StateTaskLambda, env: Environment, ex: Exception) -> FailureEvent:
+        failure = from_error(self, env, ex)
+        if isinstance(ex, ClientError):
+            error, cause = StateTaskServiceLambda._error_cause_from_client_error(ex)
+            failure.error_name = CustomErrorName(error)  # type: ignore[misc]
+            details: dict[str, Any] = dict(failure.event_details or {})
+            if "lambdaFunctionFailedEventDetails" in details:
+                details["lambdaFunctionFailedEventDetails"] = {"error": error, "cause": cause}
+            failure.event_details = details  # type: ignore[misc,assignment]
+        return failure
+
+    StateTaskLambda._from_error = named  # type: ignore[method-assign]
+
+
+def _keep_answers_that_come_before_the_wait() -> None:
+    """moto 5.2 starts a task's heartbeat clock only after the task's Lambda returns, and a token answered
+    before that (a webhook for a job that failed at once) is lost: the task then fails with
+    States.HeartbeatTimeout. On AWS the answer stands; here the clock starts already rung."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
+
+    setup = CallbackEndpoint.setup_heartbeat_endpoint
+
+    def setup_answered(self: CallbackEndpoint, heartbeat_seconds: int) -> HeartbeatEndpoint:
+        endpoint = setup(self, heartbeat_seconds=heartbeat_seconds)
+        if self.get_outcome() is not None:
+            endpoint.notify()
+        return endpoint
+
+    CallbackEndpoint.setup_heartbeat_endpoint = setup_answered  # type: ignore[method-assign]
+
+
+def _name_heartbeat_timeouts() -> None:
+    """moto 5.2 calls a task that missed its heartbeat States.Timeout; AWS calls it States.HeartbeatTimeout."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    from_error = StateTask._from_error
+
+    def named(self: StateTask, env: Environment, ex: Exception) -> FailureEvent:
+        failure = from_error(self, env, ex)
+        if isinstance(ex, HeartbeatTimeoutError):
+            name = StatesErrorNameType.StatesHeartbeatTimeout
+            failure.error_name = StatesErrorName(typ=name)  # type: ignore[misc]
+            failure.event_details = {"taskTimedOutEventDetails": {"error": name.to_name()}}  # type: ignore[misc,assignment]
+        return failure
+
+    StateTask._from_error = named  # type: ignore[method-assign]
 
 
 def client(service: str, endpoint_url: str) -> Any:

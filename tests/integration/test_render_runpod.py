@@ -286,7 +286,7 @@ def test_without_heartbeats_a_long_queued_render_times_out(stack: DevStack, runp
     run_id = render(stack, "m-forgotten")
     run = stack.wait_for(run_id, "failed", timeout=HEARTBEAT_SECONDS * 6)
     assert run["status"] == "failed"
-    assert run["error"]["name"] in ("States.Timeout", "States.HeartbeatTimeout")  # AWS reports either
+    assert run["error"]["name"] == "States.HeartbeatTimeout"  # no heartbeat came, though the task had time left
 
 
 def test_cancelling_a_queued_render_cancels_the_job_and_stops_the_run(stack: DevStack, runpod: RunPodServer) -> None:

@@ -52,9 +52,26 @@ def apply_unit_env() -> None:
 
 def create_resources() -> None:
     """Create the tables (named by logical id) and buckets the unit tests use, from the template."""
+    create_tables()
+    s3 = boto3.client("s3")
+    for logical_id, name in (("MediaBucket", "MEDIA"), ("LibraryBucket", "LIBRARY")):
+        bucket = UNIT_ENV[f"RENDERGATE_{name}_BUCKET"]
+        s3.create_bucket(Bucket=bucket)
+        versioning = TEMPLATE["Resources"][logical_id]["Properties"].get("VersioningConfiguration")
+        if versioning:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
+    boto3.client("events").create_event_bus(Name=UNIT_ENV["RENDERGATE_EVENT_BUS"])
+    from workflows.seed import seed
+
+    seed(s3, UNIT_ENV["RENDERGATE_MEDIA_BUCKET"])
+    create_state_machine((ROOT / "statemachines" / "pipeline.asl.json").read_text())
+
+
+def create_tables(*only: str) -> None:
+    """The DynamoDB tables of the template (every one, or those named), each named by its logical id."""
     dynamodb = boto3.client("dynamodb")
     for logical_id, resource in TEMPLATE["Resources"].items():
-        if resource["Type"] != "AWS::DynamoDB::Table":
+        if resource["Type"] != "AWS::DynamoDB::Table" or (only and logical_id not in only):
             continue
         props = resource["Properties"]
         spec: dict[str, Any] = {
@@ -66,23 +83,30 @@ def create_resources() -> None:
         if "GlobalSecondaryIndexes" in props:
             spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         dynamodb.create_table(**spec)
-    s3 = boto3.client("s3")
-    for logical_id, name in (("MediaBucket", "MEDIA"), ("LibraryBucket", "LIBRARY")):
-        bucket = UNIT_ENV[f"RENDERGATE_{name}_BUCKET"]
-        s3.create_bucket(Bucket=bucket)
-        versioning = TEMPLATE["Resources"][logical_id]["Properties"].get("VersioningConfiguration")
-        if versioning:
-            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
-    boto3.client("events").create_event_bus(Name=UNIT_ENV["RENDERGATE_EVENT_BUS"])
+
+
+def create_state_machine(definition: str) -> str:
+    """The pipeline's state machine (named as RENDERGATE_STATE_MACHINE_ARN says) with `definition`; its ARN."""
     role = boto3.client("iam").create_role(
         RoleName="pipeline",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )["Role"]["Arn"]
-    from workflows.seed import seed
+    name = UNIT_ENV["RENDERGATE_STATE_MACHINE_ARN"].rsplit(":", 1)[-1]
+    created = boto3.client("stepfunctions").create_state_machine(name=name, definition=definition, roleArn=role)
+    return str(created["stateMachineArn"])
 
-    seed(s3, UNIT_ENV["RENDERGATE_MEDIA_BUCKET"])
-    boto3.client("stepfunctions").create_state_machine(
-        name="rendergate-pipeline",
-        definition=(ROOT / "statemachines" / "pipeline.asl.json").read_text(),
-        roleArn=role,
-    )
+
+def reset_clients() -> None:
+    """Forget every cached client and connection, so the next call meets the moto now running."""
+    from rendergate import backends, config, events, executions, invoke, storage, workflows
+    from rendergate.render import request
+    from rendergate.tables import Asset, PublisherAudit, RenderEvent, Review, Run
+
+    config.settings.cache_clear()
+    for adapter in (storage._s3, events._events, executions._sfn, invoke._lambda, backends.backend):
+        adapter.cache_clear()
+    for model in (Run, Asset, Review, PublisherAudit, RenderEvent):
+        model._connection = None
+    workflows._verified.clear()
+    workflows._index = None
+    request._health.clear()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import pytest
 from moto import mock_aws
 
-from support.aws import create_resources
+from support.aws import create_resources, reset_clients
 
 if TYPE_CHECKING:
     from devstack.comfyui import CpuComfyUI
@@ -17,27 +17,10 @@ if TYPE_CHECKING:
 def aws() -> Iterator[None]:
     """moto in-process with template.yaml's tables, the buckets and a (non-executing) state machine."""
     with mock_aws():
-        from rendergate import config
-
-        config.settings.cache_clear()
-        _reset_clients()
+        reset_clients()
         create_resources()
         yield
-        _reset_clients()
-
-
-def _reset_clients() -> None:
-    from rendergate import backends, events, executions, invoke, storage, workflows
-    from rendergate.render import request
-    from rendergate.tables import Asset, PublisherAudit, RenderEvent, Review, Run
-
-    for adapter in (storage._s3, events._events, executions._sfn, invoke._lambda, backends.backend):
-        adapter.cache_clear()
-    for model in (Run, Asset, Review, PublisherAudit, RenderEvent):
-        model._connection = None
-    workflows._verified.clear()
-    workflows._index = None
-    request._health.clear()
+        reset_clients()
 
 
 @pytest.fixture
@@ -48,8 +31,7 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     def change(**values: str) -> None:
         for name, value in values.items():
             monkeypatch.setenv(f"RENDERGATE_{name}", value)
-        config.settings.cache_clear()
-        _reset_clients()
+        reset_clients()
 
     yield change
     config.settings.cache_clear()
