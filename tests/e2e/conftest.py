@@ -19,7 +19,9 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# module scope: Playwright's sync API keeps an event loop running in the main thread while it is open,
+# so it must be closed before the tests that follow run their own loops (asyncio.run refuses to nest)
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's chromium driven by Playwright (Playwright cannot download its own browsers here)."""
     executable = shutil.which("chromium")
