@@ -1,11 +1,22 @@
 """Review links: HMAC over id and expiry; checked in constant time, signature before expiry."""
 
+import base64
 import hashlib
+import time
+from datetime import UTC, datetime
 
 import pytest
 
 from rendergate.errors import LinkInvalid, ReviewExpired, Unauthorized
-from rendergate.signing import check_api_key, sign_link, verify_link, verify_webhook_token, webhook_token
+from rendergate.signing import (
+    check_api_key,
+    sign_link,
+    standard_webhook_headers,
+    verify_link,
+    verify_standard_webhook,
+    verify_webhook_token,
+    webhook_token,
+)
 
 KEY = b"k" * 32
 
@@ -68,3 +79,50 @@ def test_webhook_tokens_are_compared_in_constant_time(monkeypatch: pytest.Monkey
     monkeypatch.setattr(signing.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or original(a, b))
     verify_webhook_token(KEY, "run-1", webhook_token(KEY, "run-1"))
     assert len(compared) == 1
+
+
+SECRET = "whsec_" + base64.b64encode(b"s" * 24).decode()
+
+
+def test_standard_webhook_headers_verify_with_the_reference_library() -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    now = int(time.time())
+    headers = standard_webhook_headers(SECRET, "msg_1", now, '{"a": 1}')
+    assert headers["webhook-signature"].startswith("v1,")
+    assert Webhook(SECRET).verify('{"a": 1}', headers) == {"a": 1}
+
+
+def test_a_signature_from_the_reference_library_verifies_and_names_its_id() -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    now = datetime.now(UTC)
+    headers = {
+        "Webhook-Id": "msg_2",
+        "Webhook-Timestamp": str(int(now.timestamp())),
+        "Webhook-Signature": "v1,bm9wZQ== " + Webhook(SECRET).sign("msg_2", now, "body"),
+    }
+    assert verify_standard_webhook(SECRET, headers, b"body") == "msg_2"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"webhook-signature": "v1,AAAA"},  # forged
+        {"webhook-signature": "garbage"},  # malformed: no version
+        {"webhook-signature": "v1,!!!"},  # malformed: not base64
+        {"webhook-timestamp": "soon"},
+        {"webhook-timestamp": str(int(time.time()) - 600)},  # stale
+        {"webhook-id": ""},
+    ],
+)
+def test_bad_standard_webhook_headers_are_unauthorized(change: dict[str, str]) -> None:
+    headers = {**standard_webhook_headers(SECRET, "msg_3", int(time.time()), "body"), **change}
+    with pytest.raises(Unauthorized):
+        verify_standard_webhook(SECRET, headers, b"body")
+
+
+def test_a_body_that_is_not_utf8_is_unauthorized_not_an_error() -> None:
+    headers = standard_webhook_headers(SECRET, "msg_4", int(time.time()), "body")
+    with pytest.raises(Unauthorized):
+        verify_standard_webhook(SECRET, headers, b"\xff\xfe")

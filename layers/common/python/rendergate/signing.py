@@ -1,11 +1,14 @@
-"""HMAC signatures for review links, webhook URLs and list cursors, and constant-time API key checks.
-Each use signs its own prefix ("review:", "runpod-webhook:", "{purpose}:"), so no signature serves two."""
+"""HMAC signatures for review links, webhook URLs and list cursors, Standard Webhooks signatures, and
+constant-time API key checks. Each use signs its own prefix ("review:", "runpod-webhook:", "{purpose}:"),
+so no signature serves two."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from rendergate.errors import LinkInvalid, ReviewExpired, Unauthorized
 
@@ -69,3 +72,26 @@ def check_api_key(authorization: str | None, expected_sha256_hex: str) -> None:
     digest = hashlib.sha256(presented.strip().encode()).hexdigest()
     if not hmac.compare_digest(digest.encode(), expected_sha256_hex.encode()):
         raise Unauthorized("the API key is not valid")
+
+
+def standard_webhook_headers(secret: str, message_id: str, timestamp: int, body: str) -> dict[str, str]:
+    """The Standard Webhooks headers that sign `body` (`webhook-id`, `webhook-timestamp`, and
+    `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`); `secret` is `whsec_` + base64."""
+    from standardwebhooks.webhooks import Webhook
+
+    signature = Webhook(secret).sign(message_id, datetime.fromtimestamp(timestamp, UTC), body)
+    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+
+
+def verify_standard_webhook(secret: str, headers: Mapping[str, str], body: bytes) -> str:
+    """Check a Standard Webhooks signature over the raw body, within five minutes of its timestamp; return
+    the `webhook-id`. Anything else (missing or malformed headers, a stale or forged signature, a body that
+    is not UTF-8) is Unauthorized."""
+    from standardwebhooks.webhooks import Webhook
+
+    lowered = {name.lower(): value for name, value in headers.items()}
+    try:
+        Webhook(secret).verify(body, lowered, json_parse=False)
+    except Exception as error:  # the library raises ValueError, binascii.Error or UnicodeDecodeError on junk
+        raise Unauthorized("the webhook signature is missing, malformed, stale or not valid") from error
+    return lowered["webhook-id"]
