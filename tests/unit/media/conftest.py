@@ -28,9 +28,25 @@ class StandIn:
 
 
 @pytest.fixture
-def providers(aws: None, settings: Callable[..., None]) -> Iterator[StandIn]:
+def providers_server(aws: None, settings: Callable[..., None]) -> Iterator[StandIn]:
     """The provider stand-in, configured as TMDB and fanart.tv, on in-process moto."""
     server = ProviderStandIn().start()
     settings(TMDB_API_BASE=f"{server.url}/3", FANART_API_BASE=f"{server.url}/v3")
     yield StandIn(server)
     server.stop()
+
+
+@pytest.fixture
+def enriched(providers_server: StandIn) -> Callable[..., dict[str, Any]]:
+    """Register an entity and run its enrichment as the Enrich task would; the entity's view."""
+    from rendergate.enrich import enrich_run
+    from rendergate.media import entities
+
+    def make(**body: Any) -> dict[str, Any]:
+        view, status = entities.register({"kind": "movie", **body})
+        assert status in (200, 201), view
+        result = enrich_run({"run_id": view["enrichment"]["run_id"], "objects": []})
+        assert result["more"] is False
+        return entities.view(entities.get(view["entity_id"])) | {"result": result}
+
+    return make
