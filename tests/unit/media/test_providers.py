@@ -26,7 +26,7 @@ def test_a_429_waits_its_retry_after_and_then_succeeds(providers_server, waits) 
 
 def test_a_retry_after_past_the_deadline_gives_up_without_waiting(providers_server, waits) -> None:
     providers_server.fail("/3/movie/603", 429, retry_after=30)
-    with pytest.raises(ProviderUnavailable, match="429.*deadline"):
+    with pytest.raises(ProviderUnavailable, match=r"429.*deadline"):
         providers.tmdb("/movie/603", deadline=providers.Deadline.within(5))
     assert waits == []
 
