@@ -53,9 +53,7 @@ def main() -> None:
             image.load()
     decode = time.perf_counter() - start
     ours, theirs = len(candidates) / elapsed, len(images) / decode
-    print(
-        f"{len(candidates)} candidates ({sum(map(len, images)) / 1e6:.0f} MB) enriched in {elapsed:.1f} s"
-    )
+    print(f"{len(candidates)} candidates ({sum(map(len, images)) / 1e6:.0f} MB) enriched in {elapsed:.1f} s")
     print(f"plain decode of the same images in one process: {decode:.1f} s")
     print(f"entity enrichment: {ours:.1f} candidates/s, decode {theirs:.1f} images/s, ratio {ours / theirs:.2f}")
 

@@ -172,9 +172,7 @@ MOVIES: dict[int, dict] = {
 def _many() -> dict:
     """A movie with 200 candidates (150 at TMDB, 50 at fanart.tv), for the enrichment's timing."""
     posters = [
-        _tmdb_image(
-            f"many-poster-{i}.jpg", 1000, 1500, ("en", None, "fr")[i % 3], (5 + i % 5 / 10, i % 9), seed=1000 + i
-        )
+        _tmdb_image(f"many-poster-{i}.jpg", 1000, 1500, ("en", None)[i % 2], (5 + i % 5 / 10, i % 9), seed=1000 + i)
         for i in range(60)
     ]
     backdrops = [

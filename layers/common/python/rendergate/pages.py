@@ -102,6 +102,7 @@ def entity_review_form(
     action: str,
     exp: int,
     sig: str,
+    locked: set[str] | None = None,
 ) -> str:
     """An entity's review: key metadata, the actors with their thumbnails, and per artwork type the selected
     images in rank order, then the alternatives with score, size, language and provider. A rank box per
@@ -134,7 +135,8 @@ def entity_review_form(
         figures = "".join(_candidate_figure(asset, previews) for asset in ordered)
         sections.append(
             f'<section class=group data-type="{escape(asset_type)}"><h2>{escape(title)}</h2>'
-            f'<label><input type=checkbox name="lock-{escape(asset_type)}" value=on> lock {escape(asset_type)}</label>'
+            f'<label><input type=checkbox name="lock-{escape(asset_type)}" value=on'
+            f"{' checked' if asset_type in (locked or set()) else ''}> lock {escape(asset_type)}</label>"
             f"<div class=assets>{figures}</div></section>"
         )
     body = (

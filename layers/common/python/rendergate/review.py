@@ -12,7 +12,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
-from rendergate import config, events, executions, notify, pages, runs, signing, storage
+from rendergate import collections, config, events, executions, notify, pages, runs, signing, storage
 from rendergate.errors import BadRequest, NotFound, ReviewAlreadyDecided, ReviewExpired
 from rendergate.executions import Delivery
 from rendergate.observability import logger
@@ -72,8 +72,10 @@ def review_page(review_id: str, expires_at: str | None, signature: str | None) -
         from rendergate.media import entities
 
         entity = entities.get(str(run.entity_id))
+        locked = collections.locked_types(entities.collection_id(entity))  # unticking a box unlocks the type
+        actors = entities.actor_views(entity)
         page = pages.entity_review_form(
-            run, review, entity, assets, entities.actor_views(entity), previews, action, exp, signature or ""
+            run, review, entity, assets, actors, previews, action, exp, signature or "", locked
         )
         return 200, page
     return 200, pages.review_form(run, review, assets, previews=previews, action=action, exp=exp, sig=signature or "")
