@@ -34,7 +34,7 @@ def running_devstack(
 ) -> Iterator[DevStack]:
     """Start the devstack on free ports (its CPU renderer too) and stop it afterwards."""
     args = [sys.executable, "-m", "devstack", "--moto-port", str(free_port()), "--api-port", str(free_port())]
-    args += ["--comfyui-port", "0"]
+    args += ["--comfyui-port", "0", "--providers-port", "0"]
     args += ["--state-dir", str(state_dir)]
     for key, value in (parameters or {}).items():
         args += ["--parameter", f"{key}={value}"]
