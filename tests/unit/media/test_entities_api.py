@@ -65,3 +65,22 @@ def test_auto_publish_is_off_by_default_and_set_per_library_and_per_entity(provi
     _, show = register(kind="tvshow", tvdb_id=7001, auto_publish=False)
     assert show["auto_publish"]["effective"] is False
     assert call("collections", "PUT", "/libraries/library", {"auto_publish": "on"}, AUTH)[0] == 400
+
+
+def test_publish_approves_the_current_selection_or_says_nothing_is_selected(enriched) -> None:
+    from rendergate import review
+    from rendergate.tables import Asset, Review
+
+    view = enriched(tmdb_id=603)
+    review.open_review("token-of-603", view["enrichment"]["run_id"], view["result"]["asset_ids"], 3600)
+    path = f"/entities/{view['entity_id']}/publish"
+    selected = [a for a in Asset.by_run.query(view["enrichment"]["run_id"]) if a.selected]
+    for asset in selected:
+        asset.update(actions=[Asset.selected.set(False)])
+    status, answer = call("entities", "POST", path, None, AUTH)
+    assert status == 409 and "nothing is selected" in answer["message"]
+    for asset in selected:
+        asset.update(actions=[Asset.selected.set(True)])
+    call("entities", "POST", path, None, AUTH)  # the task token is not a live one: recorded, then not delivered
+    [decision] = list(Review.scan())
+    assert (decision.reviewer, decision.approved) == ("api", view["result"]["selected_ids"])
