@@ -111,3 +111,22 @@ def test_a_show_is_published_with_tvshow_nfo_and_season_artwork(enriched) -> Non
     assert "season02-landscape.jpg" in files
     root = ET.fromstring(library("library/Signal Hill (2019)")["library/Signal Hill (2019)/tvshow.nfo"])  # noqa: S314
     assert root.tag == "tvshow" and [u.get("type") for u in root.findall("uniqueid")] == ["tmdb", "imdb", "tvdb"]
+
+
+def test_stream_details_come_from_the_video_or_from_the_request(enriched) -> None:
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "fixtures" / "sample-720p.mkv"
+    key = "library/The Matrix (1999)/The.Matrix.1999.mkv"
+    boto3.client("s3").put_object(Bucket=LIBRARY, Key=key, Body=sample.read_bytes())
+    probed = enriched(tmdb_id=603, media_key=key)
+    assert probed["streamdetails_source"] == "probe" and probed["streamdetails"]["video"][0]["width"] == 1280
+    publish(probed)
+    root = ET.fromstring(library(FOLDER)[f"{FOLDER}/The.Matrix.1999.nfo"])  # noqa: S314 (our own output)
+    assert root.findtext("fileinfo/streamdetails/video/codec") == "h264"
+    assert root.findtext("fileinfo/streamdetails/audio/channels") == "6"
+    assert f"{FOLDER}/The.Matrix.1999-poster.jpg" in library(FOLDER)  # named after the video
+
+    given = {"video": [{"codec": "hevc", "width": 3840, "height": 2160, "aspect": 1.78}], "audio": [], "subtitle": []}
+    supplied = enriched(tmdb_id=604, streamdetails=given)
+    assert supplied["streamdetails_source"] == "request" and supplied["streamdetails"]["video"][0]["codec"] == "hevc"
