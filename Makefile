@@ -15,7 +15,7 @@ export PATH := $(if $(PY312_BIN),$(PY312_BIN):,)$(PATH)
 
 .PHONY: worker-venv run demo test lint checkov unit integration contract e2e bench build validate browser clean seed-workflows
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/imaging/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/imaging/requirements.txt layers/media/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -39,7 +39,7 @@ run: $(VENV)/.installed
 	$(PY) -m devstack
 
 demo: $(VENV)/.installed
-	$(PY) -m devstack.demo $(if $(RENDER),--render ,)$(if $(APPROVE),--approve,)$(if $(REJECT),--reject,)
+	$(PY) -m devstack.demo $(if $(RENDER),--render ,)$(if $(ENTITY),--entity ,)$(if $(APPROVE),--approve,)$(if $(REJECT),--reject,)
 
 # the workflow registry of a deployed stack (the local stack seeds its own): make seed-workflows STACK=rendergate-prod
 STACK ?= rendergate-dev

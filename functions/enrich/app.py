@@ -8,4 +8,4 @@ from rendergate.observability import logger
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return enrich_run(event)
+    return enrich_run(event, context.get_remaining_time_in_millis)

@@ -20,6 +20,7 @@ from devstack.comfyui import CpuComfyUI
 from devstack.httpapi import LocalHttpApi
 from devstack.lambdas import LocalLambda
 from devstack.poller import QueuePoller
+from devstack.providers import ProviderStandIn
 from devstack.scheduler import Scheduler
 
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moto-port", type=int, default=4566)
     parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--comfyui-port", type=int, default=8188, help="the CPU renderer (0: any free port)")
+    parser.add_argument("--providers-port", type=int, default=8190, help="the TMDB/fanart.tv stand-in (0: any)")
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
     parser.add_argument(
         "--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override"
@@ -43,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         parameters["ComfyUiUrl"] = renderer.url
         parameters.setdefault("RenderBackend", "comfyui")
 
+    stand_in = None
+    if "TmdbApiBase" not in parameters:  # locally, metadata comes from the provider stand-in
+        stand_in = ProviderStandIn(args.host, args.providers_port).start()
+        parameters["TmdbApiBase"] = f"{stand_in.url}/3"
+        parameters.setdefault("FanartApiBase", f"{stand_in.url}/v3")
+
     warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
     args.state_dir.mkdir(parents=True, exist_ok=True)
     moto_url = f"http://{args.host}:{args.moto_port}"
@@ -50,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     link_key = os.environ.pop("RENDERGATE_LINK_SIGNING_KEY", "") or secrets.token_urlsafe(32)
     runpod_key = os.environ.pop("RENDERGATE_RUNPOD_API_KEY", "") or "devstack-runpod-api-key"
     webhook_secret = os.environ.pop("RENDERGATE_WEBHOOK_SECRET", "") or secrets.token_urlsafe(32)
+    # any value works against the stand-in; real ones when TmdbApiBase/FanartApiBase point at the providers
+    provider_keys = {
+        "RENDERGATE_TMDB_TOKEN_PARAM": os.environ.pop("RENDERGATE_TMDB_TOKEN", "") or "devstack.tmdb.token",
+        "RENDERGATE_FANART_API_KEY_PARAM": os.environ.pop("RENDERGATE_FANART_API_KEY", "") or "devstack-fanart-key",
+    }
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "devstack",
@@ -65,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     local = LocalLambda(stack)
     local.install()
     api = LocalHttpApi(stack, local, args.host, args.api_port)
-    _configure_functions(stack, args.state_dir, api.url, api_key, link_key, runpod_key, webhook_secret)
+    _configure_functions(stack, args.state_dir, api.url, api_key, link_key, runpod_key, webhook_secret, provider_keys)
     seed(client("s3", stack.endpoint_url), os.environ["RENDERGATE_MEDIA_BUCKET"])
     poller = QueuePoller(stack, local)
     poller.start()
@@ -88,12 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     api.stop()
     if renderer is not None:
         renderer.stop()
+    if stand_in is not None:
+        stand_in.stop()
     server.stop()
     return 0
 
 
 def _configure_functions(
-    stack: Stack, state_dir: Path, api_url: str, api_key: str, link_key: str, runpod_key: str, webhook_secret: str
+    stack: Stack,
+    state_dir: Path,
+    api_url: str,
+    api_key: str,
+    link_key: str,
+    runpod_key: str,
+    webhook_secret: str,
+    provider_keys: dict[str, str],
 ) -> None:
     """One process hosts every function, so their environments must agree; secrets go to SSM as in AWS."""
     merged: dict[str, str] = {}
@@ -111,6 +133,7 @@ def _configure_functions(
         merged["RENDERGATE_LINK_SIGNING_KEY_PARAM"]: link_key,
         merged["RENDERGATE_RUNPOD_API_KEY_PARAM"]: runpod_key,
         merged["RENDERGATE_WEBHOOK_SECRET_PARAM"]: webhook_secret,
+        **{merged[name]: value for name, value in provider_keys.items()},
     }
     for name, value in secure.items():
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
@@ -142,7 +165,11 @@ def _state(
             "reviews": env["RENDERGATE_REVIEWS_TABLE"],
             "audit": env["RENDERGATE_AUDIT_TABLE"],
             "render_events": env["RENDERGATE_RENDER_EVENTS_TABLE"],
+            "entities": env["RENDERGATE_ENTITIES_TABLE"],
+            "actors": env["RENDERGATE_ACTORS_TABLE"],
+            "provider_cache": env["RENDERGATE_PROVIDER_CACHE_TABLE"],
         },
+        "providers_url": env["RENDERGATE_TMDB_API_BASE"].rsplit("/", 1)[0],
         "event_bus": env["RENDERGATE_EVENT_BUS"],
         "state_machine_arn": stack.state_machine_arn,
         "ingest_queue_url": stack.resources["IngestQueue"],
@@ -167,6 +194,7 @@ def _banner(state: dict[str, object]) -> str:
             f"  AWS (moto)    {state['moto_url']}   (AWS_ENDPOINT_URL for aws-cli, boto3, sam local)",
             f"  API key       {state['api_key']}",
             f"  renders       {state['render_backend']} at {renders}",
+            f"  providers     TMDB and fanart.tv at {state['providers_url']}",
             f"  media bucket  {state['media_bucket']}",
             f"  library       {state['library_bucket']}",
             f"  review links  appended to {state['outbox']}",

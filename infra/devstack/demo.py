@@ -1,6 +1,7 @@
 """`python -m devstack.demo`: upload a sample image through the API (or, with --render, ask for a render
-from the workflow registry), print the review link, and with --approve (or --reject) post the decision
-and print where the images were published."""
+from the workflow registry; with --entity, register a movie from the provider stand-in), print the review
+link, and with --approve (or --reject) post the decision and print where the images were published (for a
+movie: its folder's listing and NFO)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,63 @@ def wait_for(state: dict[str, Any], run_id: str, statuses: set[str], timeout: fl
         time.sleep(0.3)
 
 
+def entity_demo(state: dict[str, Any], approve: bool) -> int:
+    """Register the stand-in's fixture movie, print its review link; with `approve`, publish its selection and
+    print the folder's listing and the NFO."""
+    headers = {"Authorization": f"Bearer {state['api_key']}"}
+    answer = requests.post(
+        f"{state['api_url']}/entities", json={"kind": "movie", "imdb_id": "tt0133093"}, headers=headers, timeout=30
+    )
+    answer.raise_for_status()
+    entity_id = answer.json()["entity_id"]
+    print(f"entity {entity_id}: {answer.json()['folder']} ({'registered' if answer.status_code == 201 else 'known'})")
+    deadline = time.monotonic() + 120
+    while True:
+        entity = requests.get(f"{state['api_url']}/entities/{entity_id}", headers=headers, timeout=10).json()
+        review = entity["enrichment"]["review"] or {}
+        if entity["status"] in ("published", "failed") or review.get("url") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if entity["status"] == "failed":
+        print(json.dumps(entity["enrichment"], indent=2))
+        return 1
+    if review.get("url"):
+        print(f"review link: {review['url']}")
+    if not approve:
+        return 0
+    if entity["status"] != "published":
+        published = requests.post(f"{state['api_url']}/entities/{entity_id}/publish", headers=headers, timeout=30)
+        print(f"publish: {published.status_code}")
+        while entity["status"] != "published" and time.monotonic() < deadline + 60:
+            time.sleep(0.5)
+            entity = requests.get(f"{state['api_url']}/entities/{entity_id}", headers=headers, timeout=10).json()
+    return _print_folder(state, entity)
+
+
+def _print_folder(state: dict[str, Any], entity: dict[str, Any]) -> int:
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=state["moto_url"],
+        region_name=state["region"],
+        aws_access_key_id="devstack",
+        aws_secret_access_key="devstack",  # noqa: S106 (moto accepts any credentials)
+    )
+    prefix = f"{entity['library_path']}/"
+    listing = s3.list_objects_v2(Bucket=state["library_bucket"], Prefix=prefix).get("Contents", [])
+    print(f"s3://{state['library_bucket']}/{prefix}")
+    nfo = None
+    for item in listing:
+        print(f"  {item['Key'].removeprefix(prefix)}  {item['Size']} bytes")
+        if item["Key"].endswith(".nfo"):
+            nfo = item["Key"]
+    if nfo is None:
+        return 1
+    print(s3.get_object(Bucket=state["library_bucket"], Key=nfo)["Body"].read().decode())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack.demo", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
@@ -79,12 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true", help="render images instead of uploading one")
     parser.add_argument("--prompt", default="a lighthouse on a cliff at dawn, oil painting")
     parser.add_argument("--count", type=int, default=2)
+    parser.add_argument("--entity", action="store_true", help="register a fixture movie instead")
     args = parser.parse_args(argv)
     state_file = args.state_dir / "stack.json"
     if not state_file.exists():
         print("the devstack is not running: start it with `make run` in another terminal", file=sys.stderr)
         return 1
     state = json.loads(state_file.read_text())
+    if args.entity:
+        return entity_demo(state, args.approve)
 
     if args.render:
         asked = render(state, args.prompt, args.count, args.title)

@@ -127,12 +127,16 @@ def test_sam_build_succeeds_within_the_size_budget(tmp_path: Path) -> None:
     def size(folder: Path) -> int:
         return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
-    layers = {"CommonLayer": size(build_dir / "CommonLayer"), "ImagingLayer": size(build_dir / "ImagingLayer")}
+    layer_ids = [k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::LayerVersion"]
+    layers = {logical_id: size(build_dir / logical_id) for logical_id in layer_ids}
     assert not (build_dir / "CommonLayer/python/botocore").exists(), "botocore comes with the runtime"
+    sizes: dict[str, int] = {}
     for logical_id, resource in FUNCTIONS.items():
         attached = ["CommonLayer"] + [layer["Ref"] for layer in resource["Properties"].get("Layers", [])]
         total = size(build_dir / logical_id) + sum(layers[name] for name in attached)
         assert total <= BUDGET_BYTES, f"{logical_id}: {total / 1e6:.1f} MB with its layers"
+        sizes[logical_id] = total
+    print({name: f"{total / 1e6:.1f} MB" for name, total in sizes.items()})
 
 
 def test_render_runs_go_through_a_render_task_that_waits_for_its_token() -> None:
@@ -174,6 +178,7 @@ def test_the_worker_image_copies_files_that_exist() -> None:
 
 # What only the imaging layer carries, and what no Lambda function may import at all.
 IMAGING_ONLY = ("PIL", "numpy")
+MEDIA_ONLY = ("pymediainfo",)
 NEVER_IN_LAMBDA = ("runpod", "scipy", "imagehash")
 BLOCKED_IMPORT = """
 import importlib.abc, importlib.util, sys
@@ -195,6 +200,7 @@ def test_every_function_imports_with_only_its_own_layers(logical_id: str) -> Non
     props = FUNCTIONS[logical_id]["Properties"]
     layers = [layer["Ref"] for layer in props.get("Layers", [])]
     blocked = set(NEVER_IN_LAMBDA) | (set() if "ImagingLayer" in layers else set(IMAGING_ONLY))
+    blocked |= set() if "MediaLayer" in layers else set(MEDIA_ONLY)
     module_name, attribute = props["Handler"].rsplit(".", 1)
     code = BLOCKED_IMPORT.format(
         blocked=blocked, path=str(ROOT / props["CodeUri"] / f"{module_name}.py"), attribute=attribute

@@ -52,3 +52,13 @@ def test_demo_explains_when_no_stack_runs(tmp_path: Path) -> None:
     result = demo(tmp_path)
     assert result.returncode == 1
     assert "make run" in result.stderr
+
+
+def test_the_entity_demo_publishes_a_movie_and_prints_its_folder_and_nfo(devstack: DevStack) -> None:
+    result = demo(Path(devstack.state["outbox"]).parent, "--entity", "--approve")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("entity ") and "The Matrix (1999)" in lines[0]
+    assert any(line.strip().startswith("The Matrix (1999)-poster.jpg") for line in lines)
+    assert any(line.strip().startswith(".actors/Keanu_Reeves.jpg") for line in lines)
+    assert "<lockdata>true</lockdata>" in result.stdout

@@ -41,6 +41,13 @@ UNIT_ENV = {
     "RENDERGATE_COMFYUI_URL": "http://127.0.0.1:9",  # nothing listens: tests that need one start a renderer
     "RENDERGATE_RUNPOD_API_KEY": "unit-test-runpod-key",
     "RENDERGATE_WEBHOOK_SECRET": "unit-test-webhook-secret",
+    "RENDERGATE_ENTITIES_TABLE": "EntitiesTable",
+    "RENDERGATE_ACTORS_TABLE": "ActorsTable",
+    "RENDERGATE_PROVIDER_CACHE_TABLE": "ProviderCacheTable",
+    "RENDERGATE_TMDB_API_BASE": "http://127.0.0.1:9/3",  # nothing listens: tests that need one start the stand-in
+    "RENDERGATE_FANART_API_BASE": "http://127.0.0.1:9/v3",
+    "RENDERGATE_TMDB_TOKEN": "unit.test.token",
+    "RENDERGATE_FANART_API_KEY": "unit-test-fanart-key",
 }
 
 
@@ -100,12 +107,25 @@ def reset_clients() -> None:
     """Forget every cached client and connection, so the next call meets the moto now running."""
     from rendergate import backends, config, events, executions, invoke, storage, workflows
     from rendergate.render import request
-    from rendergate.tables import Asset, PublisherAudit, RenderEvent, Review, Run
+    from rendergate.tables import (
+        Actor,
+        Asset,
+        Collection,
+        Entity,
+        FolderClaim,
+        HashIndex,
+        ProviderAnswer,
+        PublisherAudit,
+        RenderEvent,
+        Review,
+        Run,
+    )
 
     config.settings.cache_clear()
     for adapter in (storage._s3, events._events, executions._sfn, invoke._lambda, backends.backend):
         adapter.cache_clear()
-    for model in (Run, Asset, Review, PublisherAudit, RenderEvent):
+    models = (Run, Asset, Review, PublisherAudit, RenderEvent, Entity, FolderClaim, Actor, ProviderAnswer, HashIndex)
+    for model in (*models, Collection):
         model._connection = None
     workflows._verified.clear()
     workflows._index = None

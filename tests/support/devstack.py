@@ -34,7 +34,7 @@ def running_devstack(
 ) -> Iterator[DevStack]:
     """Start the devstack on free ports (its CPU renderer too) and stop it afterwards."""
     args = [sys.executable, "-m", "devstack", "--moto-port", str(free_port()), "--api-port", str(free_port())]
-    args += ["--comfyui-port", "0"]
+    args += ["--comfyui-port", "0", "--providers-port", "0"]
     args += ["--state-dir", str(state_dir)]
     for key, value in (parameters or {}).items():
         args += ["--parameter", f"{key}={value}"]
@@ -165,3 +165,41 @@ class DevStack:
     def executions(self) -> list[dict[str, Any]]:
         sfn = self.aws("stepfunctions")
         return list(sfn.list_executions(stateMachineArn=self.state["state_machine_arn"])["executions"])
+
+
+class Entities:
+    """The entities API of a running stack, and its provider stand-in."""
+
+    def __init__(self, stack: DevStack) -> None:
+        self.stack = stack
+
+    def register(self, **body: Any) -> requests.Response:
+        return requests.post(f"{self.stack.api_url}/entities", json=body, headers=self.stack.auth, timeout=30)
+
+    def get(self, entity_id: str) -> dict[str, Any]:
+        answer = requests.get(f"{self.stack.api_url}/entities/{entity_id}", headers=self.stack.auth, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def wait_for(self, entity_id: str, *statuses: str, review: bool = False, timeout: float = 90) -> dict[str, Any]:
+        """Poll the entity until it reaches one of `statuses` (and, with `review`, its review link exists)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entity = self.get(entity_id)
+            ready = entity["status"] in statuses and (not review or (entity["enrichment"]["review"] or {}).get("url"))
+            if ready or entity["status"] == "failed":
+                return entity
+            if time.monotonic() > deadline:
+                raise AssertionError(f"entity {entity_id} stayed {entity['status']}: {entity['enrichment']}")
+            time.sleep(0.3)
+
+    def fail(self, path_prefix: str, status: int, times: int = 1, retry_after: int | None = None) -> None:
+        """Make the provider stand-in answer `status` to the next `times` requests under `path_prefix`."""
+        fault: dict[str, Any] = {"path_prefix": path_prefix, "status": status, "times": times}
+        if retry_after is not None:
+            fault["retry_after"] = retry_after
+        requests.post(f"{self.stack.state['providers_url']}/__standin/faults", json=fault, timeout=5).raise_for_status()
+
+    def provider_requests(self, prefix: str = "") -> list[str]:
+        log = requests.get(f"{self.stack.state['providers_url']}/__standin/requests", timeout=5).json()["requests"]
+        return [r["path"] for r in log if r["path"].startswith(prefix)]

@@ -19,10 +19,28 @@ def test_weights_add_up_to_100_and_a_perfect_poster_scores_100() -> None:
     assert perfect.excluded is None
 
 
-def test_missing_votes_and_language_count_as_neutral() -> None:
-    parts = score(candidate(), "en").parts
+def test_missing_votes_and_language_count_as_neutral_for_renders_and_uploads() -> None:
+    parts = score(candidate("generic", 1024, 1024), "en").parts
     assert parts["votes"] == WEIGHTS["votes"] / 2
     assert parts["language"] == WEIGHTS["language"] / 2
+
+
+def language_points(asset_type: str, language: str | None) -> float:
+    return score(candidate(asset_type, language=language), "de", "en").parts["language"]
+
+
+def test_posters_rank_the_preferred_language_then_textless_then_the_fallback_then_others() -> None:
+    assert language_points("poster", "de") > language_points("poster", None) > language_points("poster", "en")
+    assert language_points("poster", "en") > language_points("poster", "fr")
+
+
+def test_backgrounds_rank_textless_first() -> None:
+    assert language_points("fanart", None) > language_points("fanart", "de") > language_points("fanart", "en")
+    assert language_points("fanart", "en") > language_points("fanart", "fr")
+
+
+def test_a_logo_without_a_language_counts_as_the_fallbacks() -> None:
+    assert language_points("clearlogo", None) == language_points("clearlogo", "en") < language_points("clearlogo", "de")
 
 
 def test_each_part_moves_the_score_the_right_way() -> None:

@@ -51,3 +51,16 @@ def test_limits_are_per_type() -> None:
     fanarts = [Candidate(f"f{i}", "fanart", 1920 + i, 1080, False, f"h{i}", None) for i in range(7)]
     choices = run([*fanarts, poster("p", 1800)])
     assert sum(c.selected for c in choices.values()) == 5 + 1
+
+
+def test_limits_count_per_group_so_each_season_gets_its_own_poster() -> None:
+    def season_poster(asset_id: str, season: int) -> Candidate:
+        return Candidate(asset_id, "seasonposter", 1000, 1500, False, asset_id, None, group=f"seasonposter#{season}")
+
+    choices = select(
+        [(c, score(c, "en")) for c in (season_poster("s1a", 1), season_poster("s1b", 1), season_poster("s2", 2))],
+        {"seasonposter": 1},
+        set(),
+        near,
+    )
+    assert {i for i, c in choices.items() if c.selected} in ({"s1a", "s2"}, {"s1b", "s2"})

@@ -23,7 +23,15 @@ def test_an_upload_is_enriched_then_waits_for_its_review_then_publishes_the_deci
     (published,) = pipeline.functions.payloads("PublishFunction")
     assert published["review"] == DECISION and published["enrich"]["selected_ids"] == ASSETS[:1]
     assert pipeline.functions.payloads("RenderFunction") == []
-    assert pipeline.states_entered(execution) == ["Route", "Enrich", "NeedsReview", "Review", "Publish", "Done"]
+    assert pipeline.states_entered(execution) == [
+        "Route",
+        "Enrich",
+        "EnrichedAll",
+        "NeedsReview",
+        "Review",
+        "Publish",
+        "Done",
+    ]
 
 
 def test_a_render_waits_for_its_job_then_enriches_the_rendered_images_and_auto_approves_the_selection(
@@ -45,3 +53,35 @@ def test_a_render_waits_for_its_job_then_enriches_the_rendered_images_and_auto_a
     assert published["review"]["approved"] == ASSETS[:1] and published["review"]["reviewer"] == "auto-approve"
     assert pipeline.functions.payloads("ReviewFunction") == []
     assert output["publish"] == {"published": ASSETS[:1]}
+
+
+def test_an_enrichment_that_answers_more_is_called_again_until_it_is_done(pipeline, run_input):
+    from support.pipeline import Returns
+
+    # Given an enrichment whose candidates do not fit one invocation
+    pipeline.functions.script(
+        "EnrichFunction",
+        Returns({"asset_ids": [], "selected_ids": [], "more": True}),
+        Returns({"asset_ids": ASSETS, "selected_ids": ASSETS[:1], "more": False}),
+    )
+
+    # When the run is auto-approved
+    execution = pipeline.start(run_input(auto_approve=True))
+
+    # Then Enrich ran twice, and what reached Publish is the last invocation's selection
+    assert pipeline.ended(execution)["status"] == "SUCCEEDED"
+    assert len(pipeline.functions.payloads("EnrichFunction")) == 2
+    (published,) = pipeline.functions.payloads("PublishFunction")
+    assert published["review"]["approved"] == ASSETS[:1]
+    entered = pipeline.states_entered(execution)
+    assert entered == [
+        "Route",
+        "Enrich",
+        "EnrichedAll",
+        "Enrich",
+        "EnrichedAll",
+        "NeedsReview",
+        "AutoApprove",
+        "Publish",
+        "Done",
+    ]

@@ -63,6 +63,19 @@ class Settings:
     render_seconds_estimate: int
     reconcile_poll_seconds: int
     reconcile_function: str
+    entities_table: str
+    actors_table: str
+    provider_cache_table: str
+    tmdb_api_base: str
+    tmdb_image_base: str
+    tmdb_token: str
+    tmdb_token_param: str
+    fanart_api_base: str
+    fanart_api_key: str
+    fanart_api_key_param: str
+    provider_cache_ttl_seconds: int
+    provider_concurrency: int
+    fallback_language: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -122,6 +135,19 @@ class Settings:
             render_seconds_estimate=int(text("RENDER_SECONDS_ESTIMATE", "20")),
             reconcile_poll_seconds=int(text("RECONCILE_POLL_SECONDS", "30")),
             reconcile_function=text("RECONCILE_FUNCTION"),
+            entities_table=text("ENTITIES_TABLE", "rendergate-entities"),
+            actors_table=text("ACTORS_TABLE", "rendergate-actors"),
+            provider_cache_table=text("PROVIDER_CACHE_TABLE", "rendergate-provider-cache"),
+            tmdb_api_base=text("TMDB_API_BASE", "https://api.themoviedb.org/3").rstrip("/"),
+            tmdb_image_base=text("TMDB_IMAGE_BASE").rstrip("/"),
+            tmdb_token=text("TMDB_TOKEN"),
+            tmdb_token_param=text("TMDB_TOKEN_PARAM"),
+            fanart_api_base=text("FANART_API_BASE", "https://webservice.fanart.tv/v3").rstrip("/"),
+            fanart_api_key=text("FANART_API_KEY"),
+            fanart_api_key_param=text("FANART_API_KEY_PARAM"),
+            provider_cache_ttl_seconds=int(text("PROVIDER_CACHE_TTL_SECONDS", "86400")),
+            provider_concurrency=max(1, int(text("PROVIDER_CONCURRENCY", "8"))),
+            fallback_language=text("FALLBACK_LANGUAGE", "en"),
         )
 
 
@@ -175,6 +201,18 @@ def webhook_secret() -> bytes:
     """The key that signs the per-run webhook URLs handed to RunPod."""
     config = settings()
     return (config.webhook_secret or _parameter(config.webhook_secret_param)).encode()
+
+
+def tmdb_token() -> str:
+    """TMDB's read access token (sent as a Bearer token): RENDERGATE_TMDB_TOKEN locally, else the SSM SecureString."""
+    config = settings()
+    return (config.tmdb_token or _parameter(config.tmdb_token_param)).strip()
+
+
+def fanart_api_key() -> str:
+    """fanart.tv's project API key: RENDERGATE_FANART_API_KEY locally, else the SSM SecureString."""
+    config = settings()
+    return (config.fanart_api_key or _parameter(config.fanart_api_key_param)).strip()
 
 
 def _parameter(name: str, decrypt: bool = True) -> str:

@@ -114,6 +114,10 @@ class RenderLost(RendergateError):
     """The render ended without images, or its job vanished from the backend before reporting a result."""
 
 
+class ProviderUnavailable(TransientError):
+    """Every metadata provider failed (429s past the deadline, 5xx, no connection); worth retrying later."""
+
+
 class UploadNotReceived(RendergateError):
     """A presigned upload was never made: its URL expired and the grace period passed without an object."""
 

@@ -21,3 +21,11 @@ def sniff(data: bytes) -> str | None:
 def content_type(data: bytes) -> str:
     """The Content-Type to store image bytes with."""
     return CONTENT_TYPES.get(sniff(data) or "", "application/octet-stream")
+
+
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+
+
+def cache_key(asset_type: str, sha256: str, fmt: str) -> str:
+    """Where the selected copy of an image's bytes lives in the media bucket: content-addressed, per type."""
+    return f"cache/{asset_type}/{sha256[:2]}/{sha256}.{EXTENSIONS.get(fmt, 'bin')}"

@@ -19,7 +19,7 @@ from rendergate.observability import logger
 from rendergate.tables import Asset, PublisherAudit, Run, now_iso
 
 EVENT_NAMESPACE = uuid.UUID("3c2d1e0f-4a5b-4c6d-8e7f-1a2b3c4d5e6f")
-CACHE_CONTROL = "public, max-age=31536000, immutable"  # writes are conditional: an address never changes bytes
+CACHE_CONTROL = storage.IMMUTABLE  # writes are conditional: an address never changes bytes
 
 
 def publish_run(payload: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +28,10 @@ def publish_run(payload: dict[str, Any]) -> dict[str, Any]:
     and raises ChangedAfterReview when assets were approved but none of them could be published."""
     run = runs.get(payload["run_id"])
     decision = payload["review"]
+    if run.source == "entity":
+        from rendergate.media.library import publish_entity
+
+        return publish_entity(run, decision)
     approved = set(decision.get("approved", []))
     runs.advance(run, "publishing")
     assets = list(Asset.by_run.query(run.run_id))
@@ -79,7 +83,7 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
     published_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/published"))
     artifact_uri = f"s3://{asset.bucket}/{asset.key}"
     reviewer, reviewed_at = decision.get("reviewer"), decision.get("reviewed_at")
-    audit = _audit_row(approval_id)
+    audit = audit_row(approval_id)
     audit.approval_event_ts = audit.approval_event_ts or reviewed_at
     audit.correlation_id = run.run_id
     audit.artifact_uri = artifact_uri
@@ -204,7 +208,7 @@ def _record_change(audit: PublisherAudit, run: Run, asset: Asset, change: Change
     )
 
 
-def _audit_row(publish_event_id: str) -> PublisherAudit:
+def audit_row(publish_event_id: str) -> PublisherAudit:
     """The existing row for this approval (a replay keeps its first timestamps), or a new one."""
     try:
         return PublisherAudit.get(publish_event_id)

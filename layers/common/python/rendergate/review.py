@@ -12,13 +12,14 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
-from rendergate import config, events, executions, notify, pages, runs, signing, storage
+from rendergate import collections, config, events, executions, notify, pages, runs, signing, storage
 from rendergate.errors import BadRequest, NotFound, ReviewAlreadyDecided, ReviewExpired
 from rendergate.executions import Delivery
 from rendergate.observability import logger
 from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if, update_if_while
 
 DECISIONS = ("approve", "reject")
+MAX_RANK = 20  # Kodi reads fanart … fanart19, Jellyfin fanart-1 … fanart-20
 REDELIVER_AFTER_SECONDS = 10  # longer than a reviewer's request spends delivering, retries included
 
 
@@ -67,6 +68,16 @@ def review_page(review_id: str, expires_at: str | None, signature: str | None) -
         return 410, pages.review_closed(run, review, runs.review_status(review, run))
     action = f"/reviews/{review_id}"
     previews = _previews(assets)
+    if run.source == "entity":
+        from rendergate.media import entities
+
+        entity = entities.get(str(run.entity_id))
+        locked = collections.locked_types(entities.collection_id(entity))  # unticking a box unlocks the type
+        actors = entities.actor_views(entity)
+        page = pages.entity_review_form(
+            run, review, entity, assets, actors, previews, action, exp, signature or "", locked
+        )
+        return 200, page
     return 200, pages.review_form(run, review, assets, previews=previews, action=action, exp=exp, sig=signature or "")
 
 
@@ -81,9 +92,34 @@ def decide(review_id: str, form: dict[str, str]) -> tuple[int, str]:
         raise ReviewAlreadyDecided("a decision was already recorded for this review")
     if review.status != "pending" or run.status != "awaiting_review":
         return 410, pages.review_closed(run, review, runs.review_status(review, run))
-    approved, rejected = _decisions(review, form)
+    locked: list[str] | None = None
+    if run.source == "entity":
+        approved, rejected, locked = _entity_decisions(review, form)
+    else:
+        approved, rejected = _decisions(review, form)
     reviewer = form.get("reviewer", "").strip()[:120] or "anonymous reviewer"
     notes = form.get("notes", "").strip()[:2000]
+    outcome = record_decision(review, run, approved, rejected, reviewer, notes, locked)
+    review, run = _get(review_id), runs.get(review.run_id)
+    if outcome == "closed":
+        return 410, pages.review_closed(run, review, runs.review_status(review, run))
+    delivery = "delivered" if outcome == "delivered" else "pending"
+    page = pages.review_decided(run, review, _assets(review), already=False, delivery=delivery)
+    return (200 if outcome == "delivered" else 202), page
+
+
+def record_decision(
+    review: Review,
+    run: Run,
+    approved: list[str],
+    rejected: list[str],
+    reviewer: str,
+    notes: str,
+    locked_types: list[str] | None = None,
+) -> str:
+    """Write the decision (only while the review is pending and its run waits), then send it: `delivered`,
+    `pending` (the sweep sends it again) or `closed` (the run no longer waits). ReviewAlreadyDecided when a
+    decision was recorded first; ReviewExpired when the task is gone."""
     decision: list[Action] = [
         Review.status.set("decided"),
         Review.approved.set(approved),
@@ -92,22 +128,22 @@ def decide(review_id: str, form: dict[str, str]) -> tuple[int, str]:
         Review.notes.set(notes),
         Review.decided_at.set(now_iso()),
     ]
+    if locked_types is not None:
+        decision.append(Review.locked_types.set(locked_types))
     recorded = update_if_while(
         review, decision, Review.status == "pending", Run, run.run_id, Run.status == "awaiting_review"
     )
-    review, run = _get(review_id), runs.get(review.run_id)
+    review = _get(review.review_id)
     if not recorded:
         if review.status == "decided":
             raise ReviewAlreadyDecided("a decision was already recorded for this review")
-        return 410, pages.review_closed(run, review, runs.review_status(review, run))
+        return "closed"
     outcome = _deliver(review)
     if outcome == "dead":
         if update_if(review, [Review.status.set("expired")], Review.delivered_at.does_not_exist()):
             raise ReviewExpired("the pipeline is no longer waiting for this review")
         outcome = "delivered"  # the sweep sent it meanwhile
-    delivery = "delivered" if outcome == "delivered" else "pending"
-    page = pages.review_decided(run, review, _assets(review), already=False, delivery=delivery)
-    return (200 if outcome == "delivered" else 202), page
+    return outcome
 
 
 def redeliver(run: Run) -> Delivery | None:
@@ -133,7 +169,7 @@ def _deliver(review: Review) -> Delivery:
 
 def decision_of(review: Review) -> dict[str, Any]:
     """What the Review task is resumed with: derived from the recorded decision, so a resend is identical."""
-    return {
+    decision = {
         "review_id": review.review_id,
         "approved": list(review.approved or []),
         "rejected": list(review.rejected or []),
@@ -141,6 +177,9 @@ def decision_of(review: Review) -> dict[str, Any]:
         "notes": review.notes,
         "reviewed_at": review.decided_at,
     }
+    if review.locked_types is not None:
+        decision["locked_types"] = list(review.locked_types)
+    return decision
 
 
 def _epoch(timestamp: str) -> float:
@@ -157,6 +196,34 @@ def _decisions(review: Review, form: dict[str, str]) -> tuple[list[str], list[st
             raise BadRequest(f"choose approve or reject for every asset (missing for {asset_id})")
         (approved if choice == "approve" else rejected).append(asset_id)
     return approved, rejected
+
+
+def _entity_decisions(review: Review, form: dict[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """An entity's selection: `rank-{asset id}` numbers per type (and season), blank for not selected;
+    `lock-{type}` checked for the types re-enrichment must leave alone; `all=reject` publishes nothing.
+    Approved ids come back in rank order within each type, which is the ranking publish uses."""
+    from rendergate.profiles import PROFILES
+
+    locked = sorted(name[len("lock-") :] for name, value in form.items() if name.startswith("lock-") and value)
+    if unknown := [name for name in locked if name not in PROFILES]:
+        raise BadRequest(f"unknown asset type(s) to lock: {', '.join(unknown[:5])}")
+    if form.get("all") == "reject":
+        return [], list(review.asset_ids), locked
+    assets = {a.asset_id: a for a in _assets(review)}
+    ranked: dict[tuple[str, Any], dict[int, str]] = {}
+    for asset_id in review.asset_ids:
+        value = form.get(f"rank-{asset_id}", "").strip()
+        if not value or asset_id not in assets:
+            continue
+        if not value.isdigit() or not 1 <= int(value) <= MAX_RANK:
+            raise BadRequest(f"a rank is a whole number from 1 to {MAX_RANK} (got {value[:10]!r} for {asset_id})")
+        asset = assets[asset_id]
+        group = (str(asset.asset_type), asset.season)
+        if int(value) in ranked.setdefault(group, {}):
+            raise BadRequest(f"two {asset.asset_type} images have rank {value}: give each its own")
+        ranked[group][int(value)] = asset_id
+    approved = [ranked[group][rank] for group in sorted(ranked, key=str) for rank in sorted(ranked[group])]
+    return approved, [i for i in review.asset_ids if i not in set(approved)], locked
 
 
 def _get(review_id: str) -> Review:

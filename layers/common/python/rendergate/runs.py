@@ -297,27 +297,33 @@ def list_runs(status: str | None, limit: str, cursor: str | None) -> dict[str, A
     """Runs newest first, `limit` a page, with a signed cursor for the next page."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-    if not LIMIT.match(limit) or not 1 <= int(limit) <= 100:
-        raise BadRequest("limit must be a whole number between 1 and 100")
-    page = int(limit)
+    page = page_size(limit)
     # one status: its own index, so a page is full whatever the mix of statuses; else every run
     index, partition = (Run.by_status, status) if status else (Run.by_created, "runs")
     listing = f"status={status}" if status else "all"
-    start = _open_cursor(cursor, listing) if cursor else None
+    start = open_cursor(CURSOR_PURPOSE, cursor, listing) if cursor else None
     results = index.query(partition, scan_index_forward=False, limit=page, last_evaluated_key=start, page_size=page)
     items = [summary(run) for run in results]
     next_key = results.last_evaluated_key
-    return {"runs": items, "next_cursor": _seal_cursor(listing, next_key) if next_key else None}
+    return {"runs": items, "next_cursor": seal_cursor(CURSOR_PURPOSE, listing, next_key) if next_key else None}
 
 
-def _seal_cursor(listing: str, key: dict[str, Any]) -> str:
+def page_size(limit: str) -> int:
+    """A listing's `limit`: 1-100, as ASCII digits."""
+    if not LIMIT.match(limit) or not 1 <= int(limit) <= 100:
+        raise BadRequest("limit must be a whole number between 1 and 100")
+    return int(limit)
+
+
+def seal_cursor(purpose: str, listing: str, key: dict[str, Any]) -> str:
     """The next page's start, signed with the link key for this purpose alone, so only our own keys come back."""
     payload = json.dumps({"listing": listing, "key": key}, sort_keys=True, separators=(",", ":")).encode()
-    return signing.seal(config.link_signing_key(), CURSOR_PURPOSE, payload)
+    return signing.seal(config.link_signing_key(), purpose, payload)
 
 
-def _open_cursor(cursor: str, listing: str) -> dict[str, Any]:
-    payload = signing.unseal(config.link_signing_key(), CURSOR_PURPOSE, cursor)
+def open_cursor(purpose: str, cursor: str, listing: str) -> dict[str, Any]:
+    """The start key a sealed cursor carries; BadRequest for a cursor that is not ours or not this listing's."""
+    payload = signing.unseal(config.link_signing_key(), purpose, cursor)
     if payload is None:
         raise BadRequest("cursor is not one this API returned: pass next_cursor back unchanged")
     opened = json.loads(payload)

@@ -15,6 +15,7 @@ from rendergate.errors import NotFound
 
 DISCARD_TAG = "rendergate-discard"  # the media bucket's lifecycle rule expires objects tagged with it
 MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
+IMMUTABLE = "public, max-age=31536000, immutable"  # for objects written once at an address that never changes bytes
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,44 @@ def write_if_absent(
             return False
         raise
     return True
+
+
+def replace_if_match(
+    bucket: str, key: str, body: bytes, content_type: str, metadata: dict[str, str], etag: str, cache_control: str
+) -> bool:
+    """Overwrite the object only while it is the version with `etag` (`If-Match`); False when it changed."""
+    try:
+        _s3().put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            CacheControl=cache_control,
+            Metadata=metadata,
+            IfMatch=etag,
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+            return False
+        raise
+    return True
+
+
+def delete(bucket: str, key: str) -> None:
+    """Delete the current object (a versioned bucket keeps it as a noncurrent version)."""
+    _s3().delete_object(Bucket=bucket, Key=key)
+
+
+def read_range(bucket: str, key: str, start: int, end: int) -> bytes:
+    """Bytes `start` to `end` (inclusive) of an object, with one ranged GET."""
+    try:
+        response = _s3().get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")
+    except ClientError as error:
+        if error.response["Error"]["Code"] in MISSING:
+            raise NotFound(f"s3://{bucket}/{key} does not exist") from error
+        raise
+    data: bytes = response["Body"].read()
+    return data
 
 
 def copy(

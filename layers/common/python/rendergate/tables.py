@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
@@ -147,6 +148,7 @@ class Run(Model):
     outputs = ListAttribute[str](null=True)
     timings = JSONAttribute(null=True)
     backend_error = UnicodeAttribute(null=True)
+    entity_id = UnicodeAttribute(null=True)  # an entity's enrichment: the media item it enriches
     by_created = RunsByCreated()
     by_status = RunsByStatus()
 
@@ -212,6 +214,14 @@ class Asset(Model):
     duplicate_distance = NumberAttribute(null=True)
     library_key = UnicodeAttribute(null=True)
     public_url = UnicodeAttribute(null=True)
+    # a provider candidate of an entity's enrichment: where it came from and what the provider claimed
+    source_url = UnicodeAttribute(null=True)
+    season = NumberAttribute(null=True)  # season artwork of a TV show
+    rank = NumberAttribute(null=True)  # 1 = first of its type (and season) in the selection
+    vote_average = NumberAttribute(null=True)
+    vote_count = NumberAttribute(null=True)
+    claimed_width = NumberAttribute(null=True)
+    claimed_height = NumberAttribute(null=True)
     updated_at = UnicodeAttribute(default=now_iso)
     by_run = AssetsByRun()
     by_sha256 = AssetsBySha256()
@@ -242,8 +252,9 @@ class Collection(Model):
         table_name = _config.collections_table
         region = _config.region
 
-    collection_id = UnicodeAttribute(hash_key=True)
+    collection_id = UnicodeAttribute(hash_key=True)  # "{namespace}/{slug}", or "{namespace}" for a library
     locked_types = ListAttribute[str](default=list)
+    auto_publish = BooleanAttribute(null=True)  # a library's: entities publish without review
     updated_at = UnicodeAttribute(default=now_iso)
 
 
@@ -266,6 +277,7 @@ class Review(Model):
     notes = UnicodeAttribute(null=True)
     decided_at = UnicodeAttribute(null=True)
     delivered_at = UnicodeAttribute(null=True)  # when the state machine took the decision (SendTaskSuccess)
+    locked_types = ListAttribute[str](null=True)  # an entity's review: the types the reviewer locked
     created_at = UnicodeAttribute(default_for_new=now_iso)
     ttl = NumberAttribute()
 
@@ -310,4 +322,101 @@ class RenderEvent(Model):
     source = UnicodeAttribute()  # webhook | reconciler
     outcome = UnicodeAttribute(default="processing")  # processing | done
     received_at = UnicodeAttribute(default_for_new=now_iso)
+    ttl = NumberAttribute()
+
+
+class EntitiesByCreated(GlobalSecondaryIndex["Entity"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class Entity(Model):
+    """A media item (a movie or a TV show) in a library folder: what the providers say about it, its actors,
+    and what was published for it. Its enrichments are runs whose assets are provider candidates."""
+
+    class Meta:
+        table_name = _config.entities_table
+        region = _config.region
+
+    entity_id = UnicodeAttribute(hash_key=True)
+    listing = UnicodeAttribute(default="entities")
+    created_at = UnicodeAttribute(default_for_new=now_iso)
+    updated_at = UnicodeAttribute(default=now_iso)
+    kind = UnicodeAttribute()  # movie | tvshow
+    status = UnicodeAttribute()  # identified | enriching | enriched | published | stale
+    namespace = UnicodeAttribute()
+    folder = UnicodeAttribute()
+    media_key = UnicodeAttribute(null=True)
+    auto_publish = BooleanAttribute(null=True)  # None: the library's setting decides
+    tmdb_id = NumberAttribute()
+    imdb_id = UnicodeAttribute(null=True)
+    tvdb_id = NumberAttribute(null=True)
+    metadata = JSONAttribute(null=True)  # title, originaltitle, plot, runtime, premiered, year, ratings, ...
+    actors = JSONAttribute(null=True)  # [{actor_id, name, role, order}], in credit order
+    streamdetails = JSONAttribute(null=True)
+    streamdetails_source = UnicodeAttribute(null=True)  # request | probe
+    run_id = UnicodeAttribute(null=True)  # the latest enrichment
+    enrichments = NumberAttribute(default=0)
+    provider_status = JSONAttribute(null=True)  # per provider: ok, cached, not_found, or the error
+    enriched_at = UnicodeAttribute(null=True)
+    fingerprint = UnicodeAttribute(null=True)  # of the latest enrichment's result
+    last_published_at = UnicodeAttribute(null=True)
+    published_fingerprint = UnicodeAttribute(null=True)
+    published_nfo_hash = UnicodeAttribute(null=True)
+    published_files = JSONAttribute(null=True)  # {library key: {sha256, etag, role}} written for this entity
+    published_assets = JSONAttribute(null=True)  # [{asset_id, asset_type, season, rank, sha256}]
+    by_created = EntitiesByCreated()
+
+
+class FolderClaim(Model):
+    """One library folder belongs to one entity; claimed conditionally, case-insensitively."""
+
+    class Meta:
+        table_name = _config.entities_table
+        region = _config.region
+
+    entity_id = UnicodeAttribute(hash_key=True)  # "folder#{namespace}/{folder, lower case}"
+    owner = UnicodeAttribute()
+
+
+class Actor(Model):
+    """A person credited on entities, one row however many entities share them (found by provider id),
+    with their profile image analysed and cached once."""
+
+    class Meta:
+        table_name = _config.actors_table
+        region = _config.region
+
+    actor_id = UnicodeAttribute(hash_key=True)  # "tmdb-{person id}"
+    name = UnicodeAttribute()
+    tmdb_id = NumberAttribute(null=True)
+    profile_path = UnicodeAttribute(null=True)
+    source_url = UnicodeAttribute(null=True)
+    sha256 = UnicodeAttribute(null=True)
+    format = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    cache_key = UnicodeAttribute(null=True)
+    thumb_key = UnicodeAttribute(null=True)
+    image_problem = UnicodeAttribute(null=True)  # why the profile image is not cached
+    updated_at = UnicodeAttribute(default=now_iso)
+
+
+class ProviderAnswer(Model):
+    """A provider's answer to one request, kept `PROVIDER_CACHE_TTL_SECONDS` (the table's TTL deletes it later;
+    readers check `expires_at` themselves, since TTL deletion lags)."""
+
+    class Meta:
+        table_name = _config.provider_cache_table
+        region = _config.region
+
+    request_key = UnicodeAttribute(hash_key=True)  # "{provider} {path}?{query}"
+    status = NumberAttribute()  # 200, or 404 (remembered too, so an unknown title is not asked again)
+    body = BinaryAttribute(null=True, legacy_encoding=False)  # zlib-compressed JSON
+    fetched_at = UnicodeAttribute(default_for_new=now_iso)
+    expires_at = NumberAttribute()
     ttl = NumberAttribute()

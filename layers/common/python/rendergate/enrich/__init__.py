@@ -8,12 +8,14 @@ selected, so it adds no second row, object or index entry.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from rendergate import publish, runs, storage
+from rendergate import formats, publish, runs, storage
+from rendergate.collections import locked_types
 from rendergate.config import settings
 from rendergate.enrich import dedupe
 from rendergate.enrich.analyse import Analysis, analyse, declared_format
@@ -21,15 +23,19 @@ from rendergate.enrich.score import PROFILES, Candidate, score
 from rendergate.enrich.select import select
 from rendergate.errors import ImageRejected, NotFound
 from rendergate.observability import logger
-from rendergate.tables import Asset, Collection, Run, now_iso
+from rendergate.tables import Asset, Run, now_iso
 
 ASSET_NAMESPACE = uuid.UUID("0b7d6c1e-2f3a-4b5c-9d8e-7f6a5b4c3d2e")
-EXTENSION = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 
 
-def enrich_run(payload: dict[str, Any]) -> dict[str, Any]:
-    """Enrich the run's objects; return the accepted and selected asset ids. ImageRejected if none is accepted."""
+def enrich_run(payload: dict[str, Any], remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
+    """Enrich the run's objects; return the accepted and selected asset ids. ImageRejected if none is accepted.
+    An entity's enrichment gathers its provider candidates instead (rendergate.media.enrichment)."""
     run = runs.get(payload["run_id"])
+    if run.source == "entity":
+        from rendergate.media.enrichment import enrich_entity
+
+        return enrich_entity(run, remaining_ms or (lambda: 600_000))
     sources = list(enumerate(payload["objects"]))
     workers = max(1, min(settings().enrich_concurrency, len(sources)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -47,6 +53,7 @@ def enrich_run(payload: dict[str, Any]) -> dict[str, Any]:
         "asset_ids": [a.asset_id for a in accepted],
         "selected_ids": [a.asset_id for a in accepted if a.selected],
         "rejected_ids": [a.asset_id for a in assets if a.status == "rejected"],
+        "more": False,
     }
 
 
@@ -88,26 +95,28 @@ def _analysed(run: Run, ordinal: int, source: dict[str, str]) -> Asset:
         asset.version_id, asset.etag = stored.version_id, stored.etag  # of exactly the bytes analysed
         analysis = analyse(stored.body, declared, config.max_pixels, config.max_frames)
     except ImageRejected as rejection:
-        _reject(asset, getattr(rejection, "code", "rejected"), str(rejection))
+        reject(asset, getattr(rejection, "code", "rejected"), str(rejection))
     except NotFound as missing:
-        _reject(asset, "missing", str(missing))
+        reject(asset, "missing", str(missing))
     else:
-        _record(asset, analysis)
+        record_analysis(asset, analysis)
     asset.updated_at = now_iso()
     asset.save()
     return asset
 
 
-def _reject(asset: Asset, code: str, reason: str) -> None:
+def reject(asset: Asset, code: str, reason: str) -> None:
+    """Record why an asset is refused (its code and reason), for the reviewer and GET /runs."""
     asset.status = "rejected"
     asset.rejection_code = code
     asset.rejection_reason = reason
     logger.info("asset rejected", extra={"asset_id": asset.asset_id, "code": code, "reason": reason})
 
 
-def _record(asset: Asset, analysis: Analysis) -> None:
+def record_analysis(asset: Asset, analysis: Analysis) -> None:
+    """Store the preview once and copy what the analysis measured onto the asset."""
     thumb_key = f"thumbs/{analysis.sha256[:2]}/{analysis.sha256}.webp"
-    _write_once(asset.bucket, thumb_key, analysis.preview, "image/webp")
+    write_once(asset.bucket, thumb_key, analysis.preview, "image/webp")
     asset.status = "enriched"
     asset.thumb_key = thumb_key
     for name in ("format", "mode", "width", "height", "has_alpha", "frames", "sha256", "phash", "dhash", "blank"):
@@ -118,16 +127,16 @@ def _record(asset: Asset, analysis: Analysis) -> None:
 def _dedupe(assets: list[Asset]) -> None:
     """Flag exact copies (a conditional claim on the sha256) and near-duplicates (the band index)."""
     for asset in sorted(assets, key=lambda a: a.ordinal):
-        owner = dedupe.claim_content(asset.asset_type, asset.sha256, asset.asset_id, asset.run_id, _cache_key(asset))
+        owner = dedupe.claim_content(asset.asset_type, asset.sha256, asset.asset_id, asset.run_id, cache_key_of(asset))
         if owner != asset.asset_id:
             asset.duplicate_of, asset.duplicate_kind, asset.duplicate_distance = owner, "exact", 0
         elif dedupe.indexable(asset.phash, bool(asset.blank)):
-            near = dedupe.find_near(asset.asset_type, asset.asset_id, asset.phash, asset.dhash)
-            if near is not None:
+            twin = dedupe.find_near(asset.asset_type, asset.asset_id, asset.phash, asset.dhash)
+            if twin is not None:
                 asset.duplicate_of, asset.duplicate_kind, asset.duplicate_distance = (
-                    near.asset_id,
+                    twin.asset_id,
                     "near",
-                    near.distance,
+                    twin.distance,
                 )
             # indexed now (unselected), so the next asset of this run sees it; refreshed after selection
             dedupe.index(asset.asset_type, asset.asset_id, asset.run_id, asset.phash, asset.dhash, selected=False)
@@ -137,14 +146,14 @@ def _select(run: Run, assets: list[Asset]) -> None:
     """Score and select per type; store the selected copies content-addressed; save every row."""
     config = settings()
     limits = {name: profile.limit for name, profile in PROFILES.items()} | config.selection_limits
-    locked = _locked_types(collection_id(run, assets[0].filename))
+    locked = locked_types(collection_id(run, assets[0].filename))
     candidates = {a.asset_id: _candidate(a) for a in assets}
     scored = {asset_id: score(candidate, config.preferred_language) for asset_id, candidate in candidates.items()}
     choices = select(
         [(candidates[i], scored[i]) for i in candidates],
         limits,
         locked,
-        near_duplicate=_near,
+        near_duplicate=near,
         already_selected=_duplicates_of_selected(assets),
     )
     for asset in assets:
@@ -154,7 +163,7 @@ def _select(run: Run, assets: list[Asset]) -> None:
         asset.selected = choice.selected
         asset.selection_reason = choice.reason
         if choice.selected:
-            asset.cache_key = _cache_key(asset)
+            asset.cache_key = cache_key_of(asset)
             if not storage.exists(asset.bucket, asset.cache_key):  # named by the sha256: the analysed version
                 storage.copy(
                     asset.bucket,
@@ -171,7 +180,8 @@ def _select(run: Run, assets: list[Asset]) -> None:
         asset.save()
 
 
-def _near(a: Candidate, b: Candidate) -> bool:
+def near(a: Candidate, b: Candidate) -> bool:
+    """Whether two candidates are near-duplicates by their perceptual hashes."""
     if a.phash is None or a.dhash is None or b.phash is None or b.dhash is None:
         return False
     return dedupe.is_near(a.phash, a.dhash, b.phash, b.dhash)
@@ -205,18 +215,11 @@ def _duplicates_of_selected(assets: list[Asset]) -> dict[str, str]:
     return duplicates
 
 
-def _locked_types(collection: str) -> set[str]:
-    try:
-        return set(Collection.get(collection).locked_types or [])
-    except DoesNotExist:
-        return set()
+def cache_key_of(asset: Asset) -> str:
+    """Where the selected copy of an asset's bytes lives: content-addressed, per type."""
+    return formats.cache_key(str(asset.asset_type), str(asset.sha256), str(asset.format))
 
 
-def _cache_key(asset: Asset) -> str:
-    sha = str(asset.sha256)
-    return f"cache/{asset.asset_type}/{sha[:2]}/{sha}.{EXTENSION.get(str(asset.format), 'bin')}"
-
-
-def _write_once(bucket: str, key: str, body: bytes, content_type: str) -> None:
+def write_once(bucket: str, key: str, body: bytes, content_type: str) -> None:
     if not storage.exists(bucket, key):
         storage.write(bucket, key, body, content_type)

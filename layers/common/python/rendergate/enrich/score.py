@@ -31,6 +31,7 @@ class Candidate:
     vote_average: float | None = None
     vote_count: int = 0
     provider: str = "upload"
+    group: str | None = None  # selection limits count per group (a season's artwork); None: per asset type
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,13 @@ class Score:
     excluded: str | None  # why the asset may not be selected at all, or None
 
 
-def score(candidate: Candidate, preferred_language: str) -> Score:
+def score(candidate: Candidate, preferred_language: str, fallback_language: str = "en") -> Score:
     """Score one candidate against its type's profile; below-minimum or alpha-less images are excluded."""
     profile = PROFILES[candidate.asset_type]
     parts = {
         "resolution": _resolution(candidate, profile),
         "aspect": _aspect(candidate, profile),
-        "language": _language(candidate.language, preferred_language),
+        "language": _language(candidate.language, profile.language, preferred_language, fallback_language),
         "votes": _votes(candidate.vote_average, candidate.vote_count),
         "provider": PROVIDER_PRIORITY.get(candidate.provider, DEFAULT_PROVIDER_PRIORITY) * WEIGHTS["provider"] / 10,
     }
@@ -73,10 +74,29 @@ def _aspect(candidate: Candidate, profile: Profile) -> float:
     return WEIGHTS["aspect"] * max(0.0, 1 - deviation / ASPECT_TOLERANCE)
 
 
-def _language(language: str | None, preferred: str) -> float:
-    if not language:  # textless or unknown: neither preferred nor penalised
-        return WEIGHTS["language"] / 2
-    return float(WEIGHTS["language"]) if language.lower() == preferred.lower() else 0.0
+# Language points as fractions of the weight, per policy: the order each profile's `language` names.
+LANGUAGE_ORDER = {
+    "text": ("preferred", "textless", "fallback"),
+    "textless": ("textless", "preferred", "fallback"),
+    "titled": ("preferred", "fallback"),
+}
+LANGUAGE_STEPS = (1.0, 0.8, 0.6)
+OTHER_LANGUAGE = 0.2
+
+
+def _language(language: str | None, policy: str, preferred: str, fallback: str) -> float:
+    if policy not in LANGUAGE_ORDER:  # renders and uploads: neither preferred nor penalised when unknown
+        if not language:
+            return WEIGHTS["language"] / 2
+        return float(WEIGHTS["language"]) if language.lower() == preferred.lower() else 0.0
+    if policy == "titled" and not language:  # a logo without a language is read as the fallback's
+        language = fallback
+    kind = "textless" if not language else "preferred" if language.lower() == preferred.lower() else None
+    if kind is None and language and language.lower() == fallback.lower():
+        kind = "fallback"
+    order = LANGUAGE_ORDER[policy]
+    fraction = LANGUAGE_STEPS[order.index(kind)] if kind in order else OTHER_LANGUAGE
+    return WEIGHTS["language"] * fraction
 
 
 def _votes(average: float | None, count: int) -> float:

@@ -28,9 +28,10 @@ def select(
     already_selected = already_selected or {}
     by_type: dict[str, list[tuple[Candidate, Score]]] = {}
     for candidate, score in scored:
-        by_type.setdefault(candidate.asset_type, []).append((candidate, score))
+        by_type.setdefault(candidate.group or candidate.asset_type, []).append((candidate, score))
     choices: dict[str, Choice] = {}
-    for asset_type, entries in by_type.items():
+    for entries in by_type.values():
+        asset_type = entries[0][0].asset_type
         if asset_type in locked_types:
             for candidate, _ in entries:
                 choices[candidate.asset_id] = Choice(candidate.asset_id, False, f"type_locked: {asset_type} is locked")
