@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,6 +64,15 @@ class Settings:
     render_seconds_estimate: int
     reconcile_poll_seconds: int
     reconcile_function: str
+    storage_endpoint: str
+    storage_public_endpoint: str
+    storage_credentials_param: str
+    ingest_queue_url: str
+    minio_token: str
+    minio_token_param: str
+    comfy_webhook_secret: str
+    comfy_webhook_secret_param: str
+    auto_approve_namespaces: tuple[str, ...]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -122,6 +132,15 @@ class Settings:
             render_seconds_estimate=int(text("RENDER_SECONDS_ESTIMATE", "20")),
             reconcile_poll_seconds=int(text("RECONCILE_POLL_SECONDS", "30")),
             reconcile_function=text("RECONCILE_FUNCTION"),
+            storage_endpoint=text("STORAGE_ENDPOINT").rstrip("/"),
+            storage_public_endpoint=text("STORAGE_PUBLIC_ENDPOINT").rstrip("/"),
+            storage_credentials_param=text("STORAGE_CREDENTIALS_PARAM"),
+            ingest_queue_url=text("INGEST_QUEUE_URL"),
+            minio_token=text("MINIO_TOKEN"),
+            minio_token_param=text("MINIO_TOKEN_PARAM"),
+            comfy_webhook_secret=text("COMFY_WEBHOOK_SECRET"),
+            comfy_webhook_secret_param=text("COMFY_WEBHOOK_SECRET_PARAM"),
+            auto_approve_namespaces=_list(text("AUTO_APPROVE_NAMESPACES")),
         )
 
 
@@ -175,6 +194,28 @@ def webhook_secret() -> bytes:
     """The key that signs the per-run webhook URLs handed to RunPod."""
     config = settings()
     return (config.webhook_secret or _parameter(config.webhook_secret_param)).encode()
+
+
+def minio_token() -> str:
+    """The token MinIO's webhook target sends as `Authorization: Bearer <token>` (its `auth_token`)."""
+    config = settings()
+    return (config.minio_token or _parameter(config.minio_token_param)).strip()
+
+
+def comfy_webhook_secret() -> str:
+    """The Standard Webhooks secret (`whsec_` + base64) the ComfyUI completion node signs with."""
+    config = settings()
+    return (config.comfy_webhook_secret or _parameter(config.comfy_webhook_secret_param)).strip()
+
+
+def storage_credentials() -> tuple[str, str] | None:
+    """The access key and secret of an S3-compatible store (MinIO) at `storage_endpoint`, from an SSM
+    SecureString `{"access_key_id": ..., "secret_access_key": ...}`; None uses the function's own role (S3)."""
+    config = settings()
+    if not (config.storage_endpoint and config.storage_credentials_param):
+        return None
+    document = json.loads(_parameter(config.storage_credentials_param))
+    return str(document["access_key_id"]), str(document["secret_access_key"])
 
 
 def _parameter(name: str, decrypt: bool = True) -> str:
