@@ -10,6 +10,7 @@ from collections.abc import Callable
 from urllib.parse import quote_plus
 
 import boto3
+import pytest
 
 from support.events import s3_put, sqs_batch
 from support.functions import load_function
@@ -140,3 +141,56 @@ def test_an_upload_in_time_still_starts_its_run(aws: None) -> None:
     assert call("runs", "GET", f"/runs/{run_id}", headers=AUTH)[1]["status"] == "enriching"
     age(run_id, 10 * 3600)
     assert sweep()["uploads"] == {}
+
+
+def lost_pass(seconds_later: float = 600) -> dict[str, str]:
+    from rendergate.sweep import sweep as sweep_once
+
+    return sweep_once(lambda: 60_000, now=time.time() + seconds_later)["lost"]
+
+
+def stored(key: str) -> None:
+    """An object whose notification never came (S3's lost, or MinIO's dropped without a queue_dir)."""
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"\x89PNG\r\n\x1a\n", ContentType="image/png")
+
+
+def test_an_object_whose_notification_was_lost_is_ingested_by_the_sweep(aws: None) -> None:
+    from rendergate import ingest
+
+    stored("incoming/dropped by minio.png")
+    assert lost_pass(seconds_later=10) == {}  # its notification may still be on its way
+    assert executions() == []
+
+    run_id = ingest.loose_run_id(BUCKET, "incoming/dropped by minio.png")
+    assert lost_pass() == {"incoming/dropped by minio.png": run_id}
+    assert executions() == [run_id]
+    assert lost_pass() == {}  # taken in: never again
+
+
+def test_a_presigned_upload_whose_notification_was_lost_starts_before_its_time_is_up(aws: None) -> None:
+    run_id, key = presigned()
+    stored(key)
+    assert lost_pass() == {key: run_id}
+    assert call("runs", "GET", f"/runs/{run_id}", headers=AUTH)[1]["status"] == "enriching"
+
+
+def test_objects_that_produced_their_run_are_left_alone(aws: None) -> None:
+    run_id, key = presigned()
+    assert arrive(key) == [run_id]
+    stored("incoming/loose.png")
+    lost_pass()
+    assert lost_pass() == {}
+    assert len(executions()) == 2
+
+
+def test_the_walk_goes_on_where_the_last_pass_stopped(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rendergate import sweep as module
+
+    monkeypatch.setattr(module, "PAGE_SIZE", 2)
+    monkeypatch.setattr(module, "LISTING_PAGES", 1)
+    keys = [f"incoming/lost-{i}.png" for i in range(5)]
+    for key in keys:
+        stored(key)
+    passes = [sorted(lost_pass()) for _ in range(4)]
+    assert passes == [keys[0:2], keys[2:4], keys[4:5], []]
+    assert len(executions()) == 5

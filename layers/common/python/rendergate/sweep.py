@@ -17,7 +17,7 @@ from rendergate.tables import Run, now_iso
 
 MARGIN_MS = 5_000  # stop with time to spare before the function's timeout; the next pass goes on
 LOST_AFTER_SECONDS = 300  # a notification older than this that produced nothing is taken as lost
-LISTING_PAGES = 5  # of 1000 keys each per pass; the listing goes on where the last pass stopped
+LISTING_PAGES, PAGE_SIZE = 5, 1000  # keys listed per pass; the next pass goes on where this one stopped
 LISTING_MARKER = "sweep/lost-objects-after"  # the last key looked at, outside incoming/ so it notifies nothing
 
 
@@ -68,7 +68,7 @@ def ingest_lost_objects(remaining_ms: Callable[[], int], now: float) -> dict[str
     for _ in range(LISTING_PAGES):
         if remaining_ms() < MARGIN_MS:
             break
-        listed, more = storage.list_page(bucket, ingest.INCOMING_PREFIX, start_after=marker)
+        listed, more = storage.list_page(bucket, ingest.INCOMING_PREFIX, start_after=marker, limit=PAGE_SIZE)
         settled = [o.key for o in listed if now - o.last_modified >= LOST_AFTER_SECONDS]
         for key in ingest.unclaimed(bucket, settled):
             try:
