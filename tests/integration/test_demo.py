@@ -52,3 +52,17 @@ def test_demo_explains_when_no_stack_runs(tmp_path: Path) -> None:
     result = demo(tmp_path)
     assert result.returncode == 1
     assert "make run" in result.stderr
+
+
+def test_the_comfy_demo_runs_both_nodes_and_publishes(devstack: DevStack) -> None:
+    result = demo(Path(devstack.state["outbox"]).parent, "--comfy", "--approve", "--title", "Demo gradients")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("uploaded run ") and "rendergate • Upload Image" in lines[0]
+    assert lines[1].endswith("Completion Webhook: enriching")
+    assert any(line.startswith("review link: http") for line in lines)
+    published = [line.removeprefix("published: s3://") for line in lines if line.startswith("published: ")]
+    assert sorted(p.partition("/")[2] for p in published) == [
+        "library/demo-gradients/demo_00000.png",
+        "library/demo-gradients/demo_00001.png",
+    ]
