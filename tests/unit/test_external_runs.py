@@ -108,10 +108,23 @@ def test_bad_appends_are_refused(aws: None, body: dict[str, Any], status: int, w
     assert words in answer[1]["message"]
 
 
-def test_a_file_name_appended_twice_is_a_409(aws: None) -> None:
+def test_an_append_retried_answers_again_and_another_file_of_the_same_name_is_a_409(aws: None) -> None:
     run_id = register()["run_id"]
-    assert append(run_id, files("a.png"))[0] == 201
-    assert append(run_id, files("a.png"))[0] == 409
+    first = append(run_id, files("a.png"))
+    again = append(run_id, files("a.png"))
+    assert first[0] == again[0] == 201
+    assert [u["key"] for u in again[1]["uploads"]] == [u["key"] for u in first[1]["uploads"]]
+    other = {"files": [{"filename": "a.png", "content_type": "image/png", "size": 999}]}
+    assert append(run_id, other)[0] == 409
+    assert [f["filename"] for f in call("runs", "GET", f"/runs/{run_id}", headers=AUTH)[1]["files"]] == ["a.png"]
+
+
+def test_more_files_than_a_run_holds_are_refused(aws: None) -> None:
+    run_id = register()["run_id"]
+    assert append(run_id, files(*(f"{i}.png" for i in range(6))))[0] == 201
+    status, error = append(run_id, files("6.png", "7.png", "8.png"))
+    assert status == 400
+    assert "at most 8 files (6 already declared, 3 more sent)" in error["message"]
 
 
 def test_only_external_runs_take_appended_assets(aws: None) -> None:
@@ -143,8 +156,8 @@ def test_a_retried_registration_answers_the_same_run(aws: None) -> None:
 @pytest.mark.parametrize(
     ("fields", "words"),
     [
-        ({"prompt": "x" * 10_001}, "prompt"),
-        ({"params": ["not", "an", "object"]}, "params"),
+        ({"prompt": "x" * 10_001}, "prompt must be a string of at most 10000 characters"),
+        ({"params": ["not", "an", "object"]}, "params must be an object"),
         ({"workflow": "txt2img"}, "unknown field: workflow"),
     ],
 )
@@ -152,3 +165,12 @@ def test_bad_registrations_are_refused(aws: None, fields: dict[str, Any], words:
     status, error = call("runs", "POST", "/runs", {**NEXUS, **fields}, AUTH)
     assert status == 400
     assert words in error["message"]
+
+
+def test_only_objects_directly_under_the_runs_prefix_are_its_own(aws: None) -> None:
+    run_id = register()["run_id"]
+    for key in (f"incoming/{run_id}/mine.png", f"incoming/{run_id}/nested/other.png"):
+        boto3.client("s3").put_object(Bucket=MEDIA, Key=key, Body=PNG, ContentType="image/png")  # not notified yet
+    call("runs", "POST", f"/runs/{run_id}/complete", headers=AUTH)
+    assert list(started()) == [run_id]
+    assert [o["key"] for o in started()[run_id]["objects"]] == [f"incoming/{run_id}/mine.png"]

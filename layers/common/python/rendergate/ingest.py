@@ -130,25 +130,25 @@ def append_assets(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
     run = runs.get(run_id, consistent=True)
     _check_open(run)
     present = runs.files_of(run)
-    declared = declare_files(run_id, body["files"], True, len(present)) if "files" in body else []
-    keys = _keys(run_id, body.get("keys"), len(present) + len(declared))
+    declared = declare_files(run_id, body["files"], True) if "files" in body else []
+    keys = _keys(run_id, body.get("keys"))
     entries = declared + [
         {"key": key, "filename": key.rsplit("/", 1)[-1], "declared_at": now_iso(), "index": i}
         for i, key in enumerate(keys)
     ]
-    for entry in entries:
-        if entry["key"] in present:
-            raise Conflict(f"{entry['filename']} is already part of run {run_id}")
+    fresh, limit = [e for e in entries if e["key"] not in present], settings().max_images_per_run
+    if len(present) + len(fresh) > limit:
+        raise BadRequest(f"a run holds at most {limit} files ({len(present)} already declared, {len(fresh)} more sent)")
     for entry in entries:
         slot = runs.slot(entry["key"])
-        added = update_if(
+        if entry["key"] in present or not update_if(
             run,
             [Run.files[slot].set(entry), Run.open_until.set(_open_until()), Run.updated_at.set(now_iso())],
             Run.files[slot].does_not_exist() & (Run.status == "queued"),
-        )
-        if not added:
-            _check_open(run := runs.get(run_id, consistent=True))
-            raise Conflict(f"{entry['filename']} is already part of run {run_id}")
+        ):
+            run = runs.get(run_id, consistent=True)
+            _check_open(run)
+            _same_declaration(run, entry)
     for key in keys:  # already uploaded: recorded now, whether or not its notification has come
         if storage.exists(settings().media_bucket, key):
             ingest_object(settings().media_bucket, key)
@@ -190,7 +190,7 @@ def gather(run: Run) -> None:
     keys = [key for key in runs.files_of(run) if key not in arrived]
     if run.source == "external":
         listed, _ = storage.list_page(bucket, f"{INCOMING_PREFIX}{run.run_id}/")
-        keys += [o.key for o in listed if o.key not in arrived and o.key not in keys and _belongs(run, o.key)]
+        keys += [o.key for o in listed if _owner_id(o.key) == run.run_id and o.key not in arrived and o.key not in keys]
     for key in keys:
         if storage.exists(bucket, key):
             ingest_object(bucket, key)
@@ -474,6 +474,14 @@ def _belongs(run: Run, key: str) -> bool:
     return run.source == "external" or key in runs.files_of(run)
 
 
+def _same_declaration(run: Run, entry: dict[str, Any]) -> None:
+    """A file appended again as it was declared is a retry (its upload is answered again); declared otherwise,
+    it is a Conflict."""
+    declared = runs.files_of(run).get(entry["key"])
+    if declared is None or any(declared.get(f) != entry.get(f) for f in ("content_type", "size")):
+        raise Conflict(f"{entry['filename']} is already part of run {run.run_id}, declared otherwise")
+
+
 def _check_open(run: Run) -> None:
     if run.source != "external":
         raise Conflict(f"run {run.run_id} is a {run.source} run: only runs registered with source external take assets")
@@ -481,16 +489,13 @@ def _check_open(run: Run) -> None:
         raise Conflict(f"run {run.run_id} is {run.status}: assets are appended only until the run is completed")
 
 
-def _keys(run_id: str, keys: Any, already: int) -> list[str]:
+def _keys(run_id: str, keys: Any) -> list[str]:
     """Object keys an external run adopts: each directly under `incoming/{run_id}/`, an image by its name."""
     if keys is None:
         return []
     prefix = f"{INCOMING_PREFIX}{run_id}/"
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
         raise BadRequest(f"keys must be a non-empty list of object keys under {prefix}")
-    limit = settings().max_images_per_run
-    if already + len(keys) > limit:
-        raise BadRequest(f"a run holds at most {limit} files ({already} already declared, {len(keys)} more sent)")
     for index, key in enumerate(keys):
         name = key.removeprefix(prefix)
         if not key.startswith(prefix) or safe_filename(name) != name:
