@@ -85,14 +85,13 @@ def comfy_completion(headers: Mapping[str, str], raw: bytes) -> tuple[dict[str, 
     if run.status == "queued":  # the objects were checked above; only a concurrent change leaves it waiting
         raise Conflict(f"run {run.run_id} has nothing to review")
     logger.info("comfy completion", extra={"run_id": run.run_id, "webhook_id": webhook_id, "duplicate": duplicate})
-    return {**ingest.state(run), "duplicate": duplicate, "links": {"self": ingest.links(run.run_id)["self"]}}, (
-        200 if duplicate else 202
-    )
+    answer = {**ingest.state(run), "duplicate": duplicate, "links": {"self": ingest.links(run.run_id)["self"]}}
+    return answer, 200 if duplicate else 202
 
 
 def _claim(run: Run, completion: dict[str, Any], webhook_id: str, fingerprint: str) -> bool:
-    """Make the run this completion's (once, while queued): `source: comfy` and what the node sent. The run is
-    held first, so arrivals meanwhile do not start it before its metadata is written."""
+    """Make the run this completion's (once, while queued): `source: comfy` and what the node sent. It is held
+    from then on, so only the completion starts it, with this metadata."""
     fields = completion["fields"]
     actions: list[Action] = [
         Run.source.set("comfy"),
