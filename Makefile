@@ -39,7 +39,7 @@ run: $(VENV)/.installed
 	$(PY) -m devstack
 
 demo: $(VENV)/.installed
-	$(PY) -m devstack.demo $(if $(RENDER),--render ,)$(if $(ENTITY),--entity ,)$(if $(APPROVE),--approve,)$(if $(REJECT),--reject,)
+	$(PY) -m devstack.demo $(if $(RENDER),--render ,)$(if $(COMFY),--comfy ,)$(if $(ENTITY),--entity ,)$(if $(APPROVE),--approve,)$(if $(REJECT),--reject,)
 
 # the workflow registry of a deployed stack (the local stack seeds its own): make seed-workflows STACK=rendergate-prod
 STACK ?= rendergate-dev

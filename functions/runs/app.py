@@ -2,7 +2,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rendergate import render, runs
+from rendergate import ingest, render, runs
 from rendergate.api import http_app, json_body
 from rendergate.observability import logger
 
@@ -22,7 +22,20 @@ def get_run(run_id: str) -> dict[str, Any]:
 
 @app.post("/runs")
 def create_run() -> tuple[dict[str, Any], int]:
-    return render.request_run(json_body(app), app.current_event.headers.get("idempotency-key")), 202
+    body, idempotency_key = json_body(app), app.current_event.headers.get("idempotency-key")
+    if body.get("source") == "external":  # an outside generator's run: nothing is rendered
+        return ingest.register_external(body, idempotency_key), 201
+    return render.request_run(body, idempotency_key), 202
+
+
+@app.post("/runs/<run_id>/assets")
+def append_assets(run_id: str) -> tuple[dict[str, Any], int]:
+    return ingest.append_assets(run_id, json_body(app)), 201
+
+
+@app.post("/runs/<run_id>/complete")
+def complete_run(run_id: str) -> tuple[dict[str, Any], int]:
+    return ingest.complete_run(run_id), 202
 
 
 @app.post("/runs/<run_id>/cancel")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -63,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         "RENDERGATE_TMDB_TOKEN_PARAM": os.environ.pop("RENDERGATE_TMDB_TOKEN", "") or "devstack.tmdb.token",
         "RENDERGATE_FANART_API_KEY_PARAM": os.environ.pop("RENDERGATE_FANART_API_KEY", "") or "devstack-fanart-key",
     }
+    inbound = {  # MinIO's auth_token and the ComfyUI node's signing secret, as SSM holds them in AWS
+        "minio_token": os.environ.pop("RENDERGATE_MINIO_TOKEN", "") or secrets.token_urlsafe(24),
+        "comfy_webhook_secret": os.environ.pop("RENDERGATE_COMFY_WEBHOOK_SECRET", "")
+        or "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "devstack",
@@ -78,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     local = LocalLambda(stack)
     local.install()
     api = LocalHttpApi(stack, local, args.host, args.api_port)
-    _configure_functions(stack, args.state_dir, api.url, api_key, link_key, runpod_key, webhook_secret, provider_keys)
+    more_secrets = {
+        **provider_keys,
+        "RENDERGATE_MINIO_TOKEN_PARAM": inbound["minio_token"],
+        "RENDERGATE_COMFY_WEBHOOK_SECRET_PARAM": inbound["comfy_webhook_secret"],
+    }
+    _configure_functions(stack, args.state_dir, api.url, api_key, link_key, runpod_key, webhook_secret, more_secrets)
     seed(client("s3", stack.endpoint_url), os.environ["RENDERGATE_MEDIA_BUCKET"])
     poller = QueuePoller(stack, local)
     poller.start()
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     state = _state(stack, api.url, moto_url, api_key, link_key, args.state_dir)
     state["webhook_secret"] = webhook_secret
+    state.update(inbound)
     (args.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
     (args.state_dir / "sam-local-env.json").write_text(json.dumps(_sam_local_env(stack, args.moto_port), indent=2))
     print(_banner(state), flush=True)
@@ -115,7 +127,7 @@ def _configure_functions(
     link_key: str,
     runpod_key: str,
     webhook_secret: str,
-    provider_keys: dict[str, str],
+    more_secrets: dict[str, str],
 ) -> None:
     """One process hosts every function, so their environments must agree; secrets go to SSM as in AWS."""
     merged: dict[str, str] = {}
@@ -133,7 +145,7 @@ def _configure_functions(
         merged["RENDERGATE_LINK_SIGNING_KEY_PARAM"]: link_key,
         merged["RENDERGATE_RUNPOD_API_KEY_PARAM"]: runpod_key,
         merged["RENDERGATE_WEBHOOK_SECRET_PARAM"]: webhook_secret,
-        **{merged[name]: value for name, value in provider_keys.items()},
+        **{merged[name]: value for name, value in more_secrets.items()},  # keyed by the parameter's variable
     }
     for name, value in secure.items():
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
@@ -193,12 +205,14 @@ def _banner(state: dict[str, object]) -> str:
             f"  HTTP API      {state['api_url']}   (POST /uploads, POST /runs, GET /runs, /reviews/...)",
             f"  AWS (moto)    {state['moto_url']}   (AWS_ENDPOINT_URL for aws-cli, boto3, sam local)",
             f"  API key       {state['api_key']}",
+            f"  MinIO token   {state['minio_token']}   (POST /webhooks/minio: the webhook target's auth_token)",
+            f"  comfy secret  {state['comfy_webhook_secret']}   (the nodes' RENDERGATE_COMFY_WEBHOOK_SECRET)",
             f"  renders       {state['render_backend']} at {renders}",
             f"  providers     TMDB and fanart.tv at {state['providers_url']}",
             f"  media bucket  {state['media_bucket']}",
             f"  library       {state['library_bucket']}",
             f"  review links  appended to {state['outbox']}",
-            "  try: make demo  (or make demo RENDER=1)    stop: Ctrl-C",
+            "  try: make demo  (or make demo RENDER=1, make demo COMFY=1)    stop: Ctrl-C",
         ]
     )
 

@@ -1,13 +1,14 @@
 """`python -m devstack.demo`: upload a sample image through the API (or, with --render, ask for a render
-from the workflow registry; with --entity, register a movie from the provider stand-in), print the review
-link, and with --approve (or --reject) post the decision and print where the images were published (for a
-movie: its folder's listing and NFO)."""
+from the workflow registry; with --comfy, run the ComfyUI nodes' code on a generated batch; with --entity,
+register a movie from the provider stand-in), print the review link, and with --approve (or --reject) post the
+decision and print where the images were published (for a movie: its folder's listing and NFO)."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import os
 import re
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import requests
 
+from devstack import custom_nodes
 from devstack.cloud import ROOT
 
 
@@ -58,6 +60,27 @@ def render(state: dict[str, Any], prompt: str, count: int, title: str) -> dict[s
     answer = requests.post(f"{state['api_url']}/runs", json=body, headers=headers, timeout=30)
     answer.raise_for_status()
     return dict(answer.json())
+
+
+def comfy(state: dict[str, Any], title: str, count: int) -> str:
+    """What a ComfyUI graph ending in the two rendergate nodes does, without ComfyUI: a generated batch (numpy,
+    as VAE Decode would output it) through Upload Image, then Completion Webhook. Returns the run id."""
+    import numpy as np
+
+    nodes = custom_nodes.load().NODE_CLASS_MAPPINGS
+    os.environ["RENDERGATE_API_KEY"] = state["api_key"]  # as a ComfyUI user exports them before starting it
+    os.environ["RENDERGATE_COMFY_WEBHOOK_SECRET"] = state["comfy_webhook_secret"]
+    height, width = np.mgrid[0:256, 0:256] / 255.0
+    images = np.stack([np.dstack([height, width, np.full_like(height, i / max(count, 1))]) for i in range(count)])
+    graph = {"3": {"class_type": "KSampler", "inputs": {"seed": 7, "steps": 20}}}
+    upload, webhook = nodes["RendergateUploadImage"](), nodes["RendergateCompletionWebhook"]()
+    run_id, uris, gets = upload.upload(images.astype("float32"), state["api_url"], "demo", prompt=graph)["result"]
+    print(f"uploaded run {run_id}: {len(uris.splitlines())} images through rendergate • Upload Image")
+    completion = webhook.complete(
+        uris, gets, state["api_url"], title, "library", "demo", "demo, comfy", "a gradient", 7, prompt=graph
+    )
+    print(f"completion sent through rendergate • Completion Webhook: {completion['result'][1]}")
+    return str(run_id)
 
 
 def wait_for(state: dict[str, Any], run_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
@@ -135,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     decision.add_argument("--reject", action="store_true")
     parser.add_argument("--title", default="Demo render")
     parser.add_argument("--render", action="store_true", help="render images instead of uploading one")
+    parser.add_argument("--comfy", action="store_true", help="run the ComfyUI nodes' code on a generated batch")
     parser.add_argument("--prompt", default="a lighthouse on a cliff at dawn, oil painting")
     parser.add_argument("--count", type=int, default=2)
     parser.add_argument("--entity", action="store_true", help="register a fixture movie instead")
@@ -147,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.entity:
         return entity_demo(state, args.approve)
 
-    if args.render:
+    if args.comfy:
+        run_id = comfy(state, args.title, args.count)
+    elif args.render:
         asked = render(state, args.prompt, args.count, args.title)
         run_id = asked["run_id"]
         workflow = asked["workflow"]

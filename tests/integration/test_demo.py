@@ -62,3 +62,17 @@ def test_the_entity_demo_publishes_a_movie_and_prints_its_folder_and_nfo(devstac
     assert any(line.strip().startswith("The Matrix (1999)-poster.jpg") for line in lines)
     assert any(line.strip().startswith(".actors/Keanu_Reeves.jpg") for line in lines)
     assert "<lockdata>true</lockdata>" in result.stdout
+
+
+def test_the_comfy_demo_runs_both_nodes_and_publishes(devstack: DevStack) -> None:
+    result = demo(Path(devstack.state["outbox"]).parent, "--comfy", "--approve", "--title", "Demo gradients")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("uploaded run ") and "rendergate • Upload Image" in lines[0]
+    assert lines[1].endswith("Completion Webhook: enriching")
+    assert any(line.startswith("review link: http") for line in lines)
+    published = [line.removeprefix("published: s3://") for line in lines if line.startswith("published: ")]
+    assert sorted(p.partition("/")[2] for p in published) == [
+        "library/demo-gradients/demo_00000.png",
+        "library/demo-gradients/demo_00001.png",
+    ]

@@ -48,7 +48,7 @@ def test_an_upload_that_never_arrives_expires_and_a_late_object_starts_nothing(s
     run_id, key = presigned["run_id"], presigned["key"]
     time.sleep(2.5)  # the URL's second and the grace period's second
 
-    assert sweep(stack)["expired"] == {run_id: "expired"}
+    assert sweep(stack)["uploads"] == {run_id: "expired"}
     run = stack.run(run_id)
     assert run["status"] == "expired"
     assert run["error"]["name"] == "UploadNotReceived"

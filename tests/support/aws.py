@@ -48,6 +48,9 @@ UNIT_ENV = {
     "RENDERGATE_FANART_API_BASE": "http://127.0.0.1:9/v3",
     "RENDERGATE_TMDB_TOKEN": "unit.test.token",
     "RENDERGATE_FANART_API_KEY": "unit-test-fanart-key",
+    "RENDERGATE_INGEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/IngestQueue",
+    "RENDERGATE_MINIO_TOKEN": "unit-test-minio-token",
+    "RENDERGATE_COMFY_WEBHOOK_SECRET": "whsec_dW5pdC10ZXN0LWNvbWZ5LXdlYmhvb2stc2VjcmV0",
 }
 
 
@@ -68,6 +71,7 @@ def create_resources() -> None:
         if versioning:
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
     boto3.client("events").create_event_bus(Name=UNIT_ENV["RENDERGATE_EVENT_BUS"])
+    boto3.client("sqs").create_queue(QueueName=UNIT_ENV["RENDERGATE_INGEST_QUEUE_URL"].rsplit("/", 1)[-1])
     from workflows.seed import seed
 
     seed(s3, UNIT_ENV["RENDERGATE_MEDIA_BUCKET"])
@@ -105,7 +109,7 @@ def create_state_machine(definition: str) -> str:
 
 def reset_clients() -> None:
     """Forget every cached client and connection, so the next call meets the moto now running."""
-    from rendergate import backends, config, events, executions, invoke, storage, workflows
+    from rendergate import backends, config, events, executions, invoke, queues, storage, workflows
     from rendergate.render import request
     from rendergate.tables import (
         Actor,
@@ -122,7 +126,8 @@ def reset_clients() -> None:
     )
 
     config.settings.cache_clear()
-    for adapter in (storage._s3, events._events, executions._sfn, invoke._lambda, backends.backend):
+    adapters = (storage._s3, storage._presigner, queues._sqs, events._events, executions._sfn, invoke._lambda)
+    for adapter in (*adapters, backends.backend):
         adapter.cache_clear()
     models = (Run, Asset, Review, PublisherAudit, RenderEvent, Entity, FolderClaim, Actor, ProviderAnswer, HashIndex)
     for model in (*models, Collection):

@@ -7,6 +7,7 @@ import copy
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -60,3 +61,25 @@ def http_request(
     event["isBase64Encoded"] = isinstance(body, bytes)
     event["body"] = base64.b64encode(body).decode() if isinstance(body, bytes) else body
     return event
+
+
+def minio_notification(
+    bucket: str, key: str, event_name: str = "s3:ObjectCreated:Put", version_id: str | None = None, size: int = 1024
+) -> str:
+    """The body MinIO's webhook target POSTs for one event, as MinIO writes it: `Key` is the bucket and the
+    unescaped key, the record's key is Go's url.QueryEscape of it ('/' as %2F, space as '+'), and Go's JSON
+    encoder escapes <, > and & inside strings."""
+    event = load_event("minio_put")
+    event["EventName"] = event_name
+    event["Key"] = f"{bucket}/{key}"
+    record = event["Records"][0]
+    record["eventName"] = event_name
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    stored = record["s3"]["object"]
+    stored["key"] = quote_plus(key, safe="")  # Go's QueryEscape keeps only A-Z a-z 0-9 - _ . ~
+    stored["size"] = size
+    if version_id:
+        stored["versionId"] = version_id
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

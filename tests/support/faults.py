@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -107,3 +109,59 @@ class FaultyProxy:
 
 def _error(code: str, message: str) -> bytes:
     return json.dumps({"__type": code, "message": message}).encode()
+
+
+class FlakyFront:
+    """An HTTP front on loopback for any server: the first requests meet the scripted failures (a status code,
+    as a gateway answers when its backend fails, or a number of seconds as a float: the request reaches the
+    server only that late, after the client gave up), the rest are forwarded to `target`. `seen` keeps each
+    request's headers, `answered` the server's status for each request forwarded."""
+
+    def __init__(self, target: str, *failures: int | float) -> None:
+        self.target = target
+        self.failures = list(failures)
+        self.seen: list[dict[str, str]] = []
+        self.answered: list[int] = []
+        self.idle = threading.Semaphore(0)  # released once per request forwarded
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                front.seen.append(dict(self.headers.items()))
+                failure = front.failures.pop(0) if front.failures else None
+                if isinstance(failure, int):
+                    self._answer(failure, b'{"message": "Service Unavailable"}')
+                    return
+                if isinstance(failure, float):
+                    time.sleep(failure)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                forwarded = requests.post(front.target + self.path, data=body, headers=headers, timeout=60)
+                front.answered.append(forwarded.status_code)
+                front.idle.release()
+                with contextlib.suppress(OSError):  # a late answer finds its client gone
+                    self._answer(forwarded.status_code, forwarded.content)
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FlakyFront:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -37,3 +37,33 @@ def approve_all(run_id: str, reviewer: str = "Alice") -> dict[str, Any]:
     approved = sorted(a.asset_id for a in Asset.by_run.query(run_id) if a.status != "rejected")
     decision = {"approved": approved, "rejected": [], "reviewer": reviewer, "reviewed_at": "2026-01-01T00:00:00Z"}
     return publish_run({"run_id": run_id, "review": {**decision, "review_id": f"review-{run_id}"}})
+
+
+def arrive(key: str, data: bytes = b"\x89PNG\r\n\x1a\n", content_type: str = "image/png") -> None:
+    """Store an object under incoming/ and deliver its S3 notification to the ingest handler."""
+    put(key, data, content_type=content_type)
+    notify(key)
+
+
+def notify(key: str) -> None:
+    """Deliver an S3 notification of `key` (again, for a redelivery) to the ingest handler, as SQS would."""
+    import json
+    from urllib.parse import quote_plus
+
+    from support.events import s3_put, sqs_batch
+    from support.functions import load_function
+    from support.handlers import Context
+
+    body = json.dumps(s3_put(MEDIA, quote_plus(key, safe="/")))
+    assert load_function("ingest").handler(sqs_batch(body), Context()) == {"batchItemFailures": []}
+
+
+def started() -> dict[str, dict[str, Any]]:
+    """The executions started so far: their input, by name (the run id)."""
+    import json
+
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    inputs = {e["name"]: sfn.describe_execution(executionArn=e["executionArn"])["input"] for e in executions}
+    return {name: json.loads(text) for name, text in inputs.items()}

@@ -74,11 +74,12 @@ def test_an_object_uploaded_without_presign_gets_its_own_run(aws: None) -> None:
     body = json.dumps(s3_put("media-bucket", "incoming/loose+file.png"))
     ingest(sqs_batch(body))
     ingest(sqs_batch(body))
+    from rendergate import runs
     from rendergate.tables import Run
 
     [execution] = executions()
     run = Run.get(execution["name"])
-    assert (run.upload_key, run.title, run.status) == ("incoming/loose file.png", "loose file", "enriching")
+    assert (list(runs.files_of(run)), run.title, run.status) == (["incoming/loose file.png"], "loose file", "enriching")
 
 
 def test_objects_outside_incoming_or_in_other_buckets_are_ignored(aws: None) -> None:

@@ -115,11 +115,29 @@ def body_text(app: APIGatewayHttpResolver) -> str:
     """The body as text. API Gateway base64-encodes bodies that are not text (isBase64Encoded); either way
     the bytes must be UTF-8 and at most MAX_BODY_BYTES."""
     event = app.current_event
-    raw = event.body or ""
     if not event.is_base64_encoded:
+        raw = event.body or ""
         if len(raw) > MAX_BODY_BYTES or len(raw.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
             raise _too_large()
         return raw
+    data = body_bytes(app)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise errors.BadRequest(
+            f"the body is not valid UTF-8 (byte {error.start} is not part of a UTF-8 character): send UTF-8 text"
+        ) from error
+
+
+def body_bytes(app: APIGatewayHttpResolver) -> bytes:
+    """The body's bytes as the client sent them (for signatures over the raw body), at most MAX_BODY_BYTES."""
+    event = app.current_event
+    raw = event.body or ""
+    if not event.is_base64_encoded:
+        data = raw.encode("utf-8", "surrogatepass")
+        if len(data) > MAX_BODY_BYTES:
+            raise _too_large()
+        return data
     if len(raw) > (MAX_BODY_BYTES + 2) // 3 * 4:  # the base64 of MAX_BODY_BYTES bytes
         raise _too_large()
     try:
@@ -128,12 +146,7 @@ def body_text(app: APIGatewayHttpResolver) -> str:
         raise errors.BadRequest("the body is marked base64-encoded but is not valid base64") from error
     if len(data) > MAX_BODY_BYTES:
         raise _too_large()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise errors.BadRequest(
-            f"the body is not valid UTF-8 (byte {error.start} is not part of a UTF-8 character): send UTF-8 text"
-        ) from error
+    return data
 
 
 def parse_json(text: str) -> Any:

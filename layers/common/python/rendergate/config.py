@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +77,15 @@ class Settings:
     provider_cache_ttl_seconds: int
     provider_concurrency: int
     fallback_language: str
+    storage_endpoint: str
+    storage_public_endpoint: str
+    storage_credentials_param: str
+    ingest_queue_url: str
+    minio_token: str
+    minio_token_param: str
+    comfy_webhook_secret: str
+    comfy_webhook_secret_param: str
+    auto_approve_namespaces: tuple[str, ...]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -148,6 +158,15 @@ class Settings:
             provider_cache_ttl_seconds=int(text("PROVIDER_CACHE_TTL_SECONDS", "86400")),
             provider_concurrency=max(1, int(text("PROVIDER_CONCURRENCY", "8"))),
             fallback_language=text("FALLBACK_LANGUAGE", "en"),
+            storage_endpoint=text("STORAGE_ENDPOINT").rstrip("/"),
+            storage_public_endpoint=text("STORAGE_PUBLIC_ENDPOINT").rstrip("/"),
+            storage_credentials_param=text("STORAGE_CREDENTIALS_PARAM"),
+            ingest_queue_url=text("INGEST_QUEUE_URL"),
+            minio_token=text("MINIO_TOKEN"),
+            minio_token_param=text("MINIO_TOKEN_PARAM"),
+            comfy_webhook_secret=text("COMFY_WEBHOOK_SECRET"),
+            comfy_webhook_secret_param=text("COMFY_WEBHOOK_SECRET_PARAM"),
+            auto_approve_namespaces=_list(text("AUTO_APPROVE_NAMESPACES")),
         )
 
 
@@ -213,6 +232,28 @@ def fanart_api_key() -> str:
     """fanart.tv's project API key: RENDERGATE_FANART_API_KEY locally, else the SSM SecureString."""
     config = settings()
     return (config.fanart_api_key or _parameter(config.fanart_api_key_param)).strip()
+
+
+def minio_token() -> str:
+    """The token MinIO's webhook target sends as `Authorization: Bearer <token>` (its `auth_token`)."""
+    config = settings()
+    return (config.minio_token or _parameter(config.minio_token_param)).strip()
+
+
+def comfy_webhook_secret() -> str:
+    """The Standard Webhooks secret (`whsec_` + base64) the ComfyUI completion node signs with."""
+    config = settings()
+    return (config.comfy_webhook_secret or _parameter(config.comfy_webhook_secret_param)).strip()
+
+
+def storage_credentials() -> tuple[str, str] | None:
+    """The access key and secret of an S3-compatible store (MinIO) at `storage_endpoint`, from an SSM
+    SecureString `{"access_key_id": ..., "secret_access_key": ...}`; None uses the function's own role (S3)."""
+    config = settings()
+    if not (config.storage_endpoint and config.storage_credentials_param):
+        return None
+    document = json.loads(_parameter(config.storage_credentials_param))
+    return str(document["access_key_id"]), str(document["secret_access_key"])
 
 
 def _parameter(name: str, decrypt: bool = True) -> str:

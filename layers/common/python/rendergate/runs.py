@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
+import uuid
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -12,7 +14,7 @@ from pynamodb.expressions.update import Action
 
 from rendergate import config, signing, storage
 from rendergate.config import settings
-from rendergate.errors import BadRequest, NotFound, scrubbed
+from rendergate.errors import BadRequest, Conflict, NotFound, scrubbed
 from rendergate.profiles import PROFILES
 from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if
 
@@ -45,6 +47,8 @@ NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 LIMIT = re.compile(r"^[0-9]{1,3}$")
 CURSOR_PURPOSE = "runs-cursor"
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+IDEMPOTENCY_NAMESPACE = uuid.UUID("2a9c4e1f-6b3d-4f8a-9e2c-7d5b1a3c8e4f")
 
 
 def run_fields(body: dict[str, Any], default_namespace: str) -> dict[str, Any]:
@@ -67,6 +71,9 @@ def run_fields(body: dict[str, Any], default_namespace: str) -> dict[str, Any]:
     language = body.get("language")
     if language is not None and (not isinstance(language, str) or not LANGUAGE.match(language)):
         raise BadRequest("language must be a language code such as 'en' or 'pt-BR'")
+    author = body.get("author")
+    if author is not None and (not isinstance(author, str) or not 0 < len(author) <= 120):
+        raise BadRequest("author must be a string of 1-120 characters")
     return {
         "namespace": namespace,
         "title": title,
@@ -74,7 +81,29 @@ def run_fields(body: dict[str, Any], default_namespace: str) -> dict[str, Any]:
         "auto_approve": auto_approve,
         "asset_type": asset_type,
         "language": language,
+        "author": author,
     }
+
+
+def run_id_for(idempotency_key: str | None) -> str:
+    """A new run id, or with an Idempotency-Key one derived from it, so a client's retry finds its run."""
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise BadRequest("the Idempotency-Key header must be 1-200 printable characters without spaces")
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, idempotency_key).hex
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    """The sha256 of a request body, recorded on the run an idempotent request made."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def same_request(run: Run, fingerprint: str) -> Run:
+    """The run an idempotent request made before; Conflict when the key was used for another request."""
+    if run.request_sha256 != fingerprint:
+        raise Conflict("this Idempotency-Key was already used for a different request")
+    return run
 
 
 def pipeline_input(run: Run, objects: list[dict[str, str]], render: dict[str, int] | None = None) -> dict[str, Any]:
@@ -87,7 +116,7 @@ def pipeline_input(run: Run, objects: list[dict[str, str]], render: dict[str, in
         "title": run.title,
         "tags": list(run.tags or []),
         "objects": objects,
-        "auto_approve": bool(run.auto_approve or current.auto_approve),
+        "auto_approve": auto_approves(run),
         "review_timeout_seconds": current.review_timeout_seconds,
     }
     if render is not None:
@@ -95,14 +124,44 @@ def pipeline_input(run: Run, objects: list[dict[str, str]], render: dict[str, in
     return payload
 
 
+def auto_approves(run: Run) -> bool:
+    """Whether the run skips the review: asked for, set for the stack (AutoApprove), or set for its namespace."""
+    current = settings()
+    return bool(run.auto_approve or current.auto_approve or run.namespace in current.auto_approve_namespaces)
+
+
+def slot(key: str) -> str:
+    """The entry of an object key in a run's `files` and `arrivals` maps: keys may hold characters ('.', '[0]')
+    that DynamoDB document paths would read as structure, so each entry is named by the key's digest."""
+    return "k" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def files_of(run: Run) -> dict[str, dict[str, Any]]:
+    """The objects a run expects, by key, in the order they were declared."""
+    entries = _entries(run.files)
+    ordered = sorted(entries, key=lambda e: (str(e.get("declared_at", "")), int(e.get("index", 0)), str(e["key"])))
+    return {str(entry["key"]): entry for entry in ordered}
+
+
+def arrivals_of(run: Run) -> dict[str, dict[str, Any]]:
+    """The first arrival of each object of a run, by key: its version and, if refused, why."""
+    return {str(entry["key"]): entry for entry in _entries(run.arrivals)}
+
+
+def _entries(attribute: Any) -> list[dict[str, Any]]:
+    mapping = attribute.as_dict() if hasattr(attribute, "as_dict") else dict(attribute or {})
+    return [dict(value) for value in mapping.values()]
+
+
 def create(run: Run) -> bool:
     """Save a new run; False when a run with that id exists already (a duplicate delivery)."""
     return save_if_absent(run, Run.run_id.does_not_exist())
 
 
-def get(run_id: str) -> Run:
+def get(run_id: str, consistent: bool = False) -> Run:
+    """The run; `consistent` reads it after every write acknowledged so far (for decisions made on it)."""
     try:
-        return Run.get(run_id)
+        return Run.get(run_id, consistent_read=consistent)
     except DoesNotExist as error:
         raise NotFound(f"run {run_id} does not exist") from error
 
@@ -132,6 +191,15 @@ def view(run: Run) -> dict[str, Any]:
         "publish_failures": run.publish_failures or [],
         "error": error_view(run),
     }
+    if files := files_view(run):
+        answer["files"] = files
+    if run.source in ("comfy", "external"):
+        answer["generation"] = {
+            "prompt": run.prompt,
+            "params": run.params or {},
+            "seed": None if run.seed is None else int(run.seed),
+            "workflow_sha256": run.workflow_sha256,
+        }
     if run.source == "render":
         answer["render"] = render_view(run)
         made_by = {key: index for index, key in enumerate(run.outputs or [])}
@@ -139,6 +207,26 @@ def view(run: Run) -> dict[str, Any]:
             if asset["key"] in made_by:
                 asset["render"] = {**_recipe(run), "index": made_by[asset["key"]]}
     return answer
+
+
+def files_view(run: Run) -> list[dict[str, Any]]:
+    """Each object of the run: `pending` (expected, the run still open), `arrived`, `rejected` (with the
+    reason) or `missing` (the run started, or ended, without it)."""
+    arrivals = arrivals_of(run)
+    expected = files_of(run)
+    keys = list(expected) + sorted(k for k in arrivals if k not in expected)
+    view = []
+    for key in keys:
+        arrival = arrivals.get(key)
+        item = {"key": key, "filename": key.rsplit("/", 1)[-1]}
+        if arrival is None:
+            item["status"] = "pending" if run.status == "queued" else "missing"
+        elif arrival.get("rejected"):
+            item |= {"status": "rejected", "reason": arrival["rejected"]}
+        else:
+            item["status"] = "arrived"
+        view.append(item)
+    return view
 
 
 def render_view(run: Run) -> dict[str, Any]:
@@ -180,6 +268,7 @@ def summary(run: Run) -> dict[str, Any]:
         "title": run.title,
         "tags": list(run.tags or []),
         "auto_approve": run.auto_approve,
+        "author": run.author,
         "created_at": run.created_at,
         "updated_at": run.updated_at,
         "error": error_view(run),

@@ -66,12 +66,27 @@ def _b64(data: bytes) -> str:
 
 def check_api_key(authorization: str | None, expected_sha256_hex: str) -> None:
     """Accept `Authorization: Bearer <key>` whose sha256 matches, compared in constant time."""
-    scheme, _, presented = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
-    digest = hashlib.sha256(presented.strip().encode()).hexdigest()
+    digest = hashlib.sha256(_bearer(authorization, "the API key", "<key>").encode()).hexdigest()
     if not hmac.compare_digest(digest.encode(), expected_sha256_hex.encode()):
         raise Unauthorized("the API key is not valid")
+
+
+def check_bearer_token(authorization: str | None, token: str) -> None:
+    """Accept `Authorization: Bearer <token>` for a shared token (MinIO's `auth_token`), compared in constant
+    time over digests, so neither the content nor the length of the token leaks."""
+    presented = _bearer(authorization, "the token", "<token>")
+    if not token:
+        raise Unauthorized("no token is configured for this webhook")
+    given, expected = hashlib.sha256(presented.encode()).digest(), hashlib.sha256(token.encode()).digest()
+    if not hmac.compare_digest(given, expected):
+        raise Unauthorized("the token is not valid")
+
+
+def _bearer(authorization: str | None, what: str, placeholder: str) -> str:
+    scheme, _, presented = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized(f"send {what} as 'Authorization: Bearer {placeholder}'")
+    return presented.strip()
 
 
 def standard_webhook_headers(secret: str, message_id: str, timestamp: int, body: str) -> dict[str, str]:

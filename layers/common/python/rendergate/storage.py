@@ -1,4 +1,8 @@
-"""S3 (or MinIO) adapter: presigned URLs, reads, copies and tags. The client is created once, lazily."""
+"""S3 (or MinIO) adapter: presigned URLs, reads, copies, tags and listings. Clients are created once, lazily.
+
+Presigned URLs are signed for the host the client will use: SigV4 signs the Host header, so a URL signed
+for MinIO's internal address fails with SignatureDoesNotMatch when sent to its public one. Where the two
+differ (`StoragePublicEndpoint`), URLs come from a second client that only signs, never connects."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from rendergate.config import settings
+from rendergate.config import settings, storage_credentials
 from rendergate.errors import NotFound
 
 DISCARD_TAG = "rendergate-discard"  # the media bucket's lifecycle rule expires objects tagged with it
@@ -32,19 +36,35 @@ class StoredObject:
 
 @cache
 def _s3() -> Any:
+    """The client that talks to the store: S3, or the S3-compatible `storage_endpoint` (MinIO)."""
+    return _client(settings().storage_endpoint or None)
+
+
+@cache
+def _presigner() -> Any:
+    """The client that signs URLs handed out: for the public endpoint when one is set, else `_s3()`."""
+    public = settings().storage_public_endpoint
+    return _client(public) if public else _s3()
+
+
+def _client(endpoint_url: str | None) -> Any:
     config = settings()
     # Path-style addressing when pointed at moto or MinIO, where bucket subdomains do not resolve.
-    addressing: Literal["path", "auto"] = "path" if config.s3_endpoint_url else "auto"
+    addressing: Literal["path", "auto"] = "path" if (endpoint_url or config.s3_endpoint_url) else "auto"
+    access_key, secret_key = storage_credentials() or (None, None)
     return boto3.client(
         "s3",
         region_name=config.region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
         config=Config(signature_version="s3v4", s3={"addressing_style": addressing}),
     )
 
 
 def presign_post(bucket: str, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
     """A presigned POST whose policy pins the key, the Content-Type and a content-length-range."""
-    post: dict[str, Any] = _s3().generate_presigned_post(
+    post: dict[str, Any] = _presigner().generate_presigned_post(
         Bucket=bucket,
         Key=key,
         Fields={"Content-Type": content_type},
@@ -57,7 +77,7 @@ def presign_post(bucket: str, key: str, content_type: str, max_bytes: int, expir
 def presign_put(bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
     """A presigned PUT that can create the object once: Content-Type and `If-None-Match: *` are signed,
     so S3 refuses a second PUT of the same URL (412). Returns the URL and the headers to send with it."""
-    url: str = _s3().generate_presigned_url(
+    url: str = _presigner().generate_presigned_url(
         "put_object",
         Params={"Bucket": bucket, "Key": key, "ContentType": content_type, "IfNoneMatch": "*"},
         ExpiresIn=expires_in,
@@ -68,7 +88,7 @@ def presign_put(bucket: str, key: str, content_type: str, expires_in: int) -> di
 
 def presign_upload(bucket: str, key: str, expires_in: int) -> str:
     """A presigned PUT for a render output: a GPU worker uploads straight to the bucket with it."""
-    url: str = _s3().generate_presigned_url(
+    url: str = _presigner().generate_presigned_url(
         "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in, HttpMethod="PUT"
     )
     return url
@@ -77,7 +97,7 @@ def presign_upload(bucket: str, key: str, expires_in: int) -> str:
 def presign_get(bucket: str, key: str, expires_in: int = 3600, version_id: str | None = None) -> str:
     """A presigned GET, of one version when `version_id` is given."""
     params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
-    url: str = _s3().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+    url: str = _presigner().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
     return url
 
 
@@ -227,6 +247,22 @@ def tag(bucket: str, key: str, tags: dict[str, str]) -> None:
 def tags(bucket: str, key: str) -> dict[str, str]:
     tag_set = _s3().get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
     return {t["Key"]: t["Value"] for t in tag_set}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One object of a listing: its key and when it was last written (seconds since the epoch)."""
+
+    key: str
+    last_modified: float
+
+
+def list_page(bucket: str, prefix: str, start_after: str = "", limit: int = 1000) -> tuple[list[Listed], bool]:
+    """One page of the keys under `prefix` after `start_after`, in key order, and whether more follow."""
+    after = {"StartAfter": start_after} if start_after else {}
+    response = _s3().list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=limit, **after)
+    listed = [Listed(str(o["Key"]), o["LastModified"].timestamp()) for o in response.get("Contents", [])]
+    return listed, bool(response.get("IsTruncated"))
 
 
 def _version(version_id: str | None) -> dict[str, str]:

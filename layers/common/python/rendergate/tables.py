@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
 )
@@ -96,7 +98,8 @@ class RunsByStatus(GlobalSecondaryIndex["Run"]):
 
 
 class Run(Model):
-    """One pass through the pipeline: an uploaded object, or a render request."""
+    """One pass through the pipeline: uploaded objects (one, a batch, or what an outside generator appends),
+    or a render request."""
 
     class Meta:
         table_name = _config.runs_table
@@ -114,9 +117,16 @@ class Run(Model):
     auto_approve = BooleanAttribute(default=False)
     asset_type = UnicodeAttribute(null=True)
     language = UnicodeAttribute(null=True)
-    upload_key = UnicodeAttribute(null=True)
-    content_type = UnicodeAttribute(null=True)
-    declared_size = NumberAttribute(null=True)
+    author = UnicodeAttribute(null=True)
+    # uploads: each object key the run expects, with what its presign declared ({filename, content_type, size,
+    # declared_at, index}; loose objects declare nothing), and each key's first arrival ({version_id, rejected,
+    # at}). Both are written one key at a time, conditionally, only while the run is queued.
+    files: MapAttribute[str, Any] = MapAttribute(default=dict)
+    arrivals: MapAttribute[str, Any] = MapAttribute(default=dict)
+    hold = BooleanAttribute(default=False)  # starts on POST /runs/{id}/complete (or the comfy webhook), not on arrival
+    open_until = UnicodeAttribute(null=True)  # past this the sweep starts the run with what arrived, or expires it
+    prompt = UnicodeAttribute(null=True)  # comfy and external runs: how the images were made, as metadata only
+    webhook_id = UnicodeAttribute(null=True)  # the comfy completion webhook that completed the run
     review_id = UnicodeAttribute(null=True)
     error_name = UnicodeAttribute(null=True)
     error_cause = UnicodeAttribute(null=True)
@@ -133,7 +143,7 @@ class Run(Model):
     image_count = NumberAttribute(null=True)
     priority = UnicodeAttribute(null=True)
     eta_seconds = NumberAttribute(null=True)
-    request_sha256 = UnicodeAttribute(null=True)  # with an Idempotency-Key: the request it stands for
+    request_sha256 = UnicodeAttribute(null=True)  # with an Idempotency-Key (or a webhook id): the request it stands for
     backend = UnicodeAttribute(null=True)
     task_token = UnicodeAttribute(null=True)  # never leaves the backend
     submit_state = UnicodeAttribute(null=True)  # sending | submitted | uncertain | refused

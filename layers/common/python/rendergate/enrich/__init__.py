@@ -26,6 +26,7 @@ from rendergate.observability import logger
 from rendergate.tables import Asset, Run, now_iso
 
 ASSET_NAMESPACE = uuid.UUID("0b7d6c1e-2f3a-4b5c-9d8e-7f6a5b4c3d2e")
+GENERATED = frozenset({"render", "comfy", "external"})  # sources whose images were made to order: `render` type
 
 
 def enrich_run(payload: dict[str, Any], remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
@@ -84,12 +85,12 @@ def _analysed(run: Run, ordinal: int, source: dict[str, str]) -> Asset:
         key=key,
         filename=filename,
         status="analysing",
-        asset_type=run.asset_type or ("render" if run.source == "render" else "generic"),
+        asset_type=run.asset_type or ("render" if run.source in GENERATED else "generic"),
         provider=run.source,
         language=run.language,
     )
     config = settings()
-    declared = declared_format(run.content_type if key == run.upload_key else None, filename)
+    declared = declared_format(runs.files_of(run).get(key, {}).get("content_type"), filename)
     try:
         stored = storage.read_object(bucket, key, source.get("version_id"))
         asset.version_id, asset.etag = stored.version_id, stored.etag  # of exactly the bytes analysed

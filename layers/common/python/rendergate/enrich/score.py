@@ -12,7 +12,7 @@ WEIGHTS = {"resolution": 30, "aspect": 20, "language": 20, "votes": 20, "provide
 ASPECT_TOLERANCE = 0.25  # a ratio 25% off the ideal earns no aspect points
 VOTE_PRIOR_COUNT = 5  # votes are shrunk towards a neutral 5/10 as if 5 neutral votes were cast
 NEUTRAL_VOTE = 5.0
-PROVIDER_PRIORITY = {"render": 10, "upload": 10, "tmdb": 10, "fanart.tv": 9, "tvdb": 8}
+PROVIDER_PRIORITY = {"render": 10, "upload": 10, "comfy": 10, "external": 10, "tmdb": 10, "fanart.tv": 9, "tvdb": 8}
 DEFAULT_PROVIDER_PRIORITY = 5
 
 

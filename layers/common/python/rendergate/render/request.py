@@ -3,12 +3,9 @@ deep, estimate when it will be done, start the pipeline) and `POST /runs/{id}/ca
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 import time
-import uuid
 from typing import Any
 
 from rendergate import backends, config, executions, runs, workflows
@@ -32,14 +29,13 @@ REQUEST_FIELDS = frozenset(
         "auto_approve",
         "asset_type",
         "language",
+        "author",
     }
 )
 PRIORITIES = ("low", "normal", "high")
 COLD_START_SECONDS = 45  # a serverless worker booting before it takes the first job
 HEALTH_MAX_AGE = 5.0
 RUN_GRAPH_LIMIT = 300 * 1024  # a run keeps its graph in its DynamoDB item, which holds 400 KB in all
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-IDEMPOTENCY_NAMESPACE = uuid.UUID("2a9c4e1f-6b3d-4f8a-9e2c-7d5b1a3c8e4f")
 
 _health: dict[str, tuple[float, backends.Health | None]] = {}
 
@@ -51,10 +47,10 @@ def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dic
     made (nothing is rendered twice); the key with a different request is a 409."""
     if unknown := set(body) - REQUEST_FIELDS:
         raise unknown_fields(unknown)
-    fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    run_id = _run_id(idempotency_key)
+    fingerprint = runs.fingerprint(body)
+    run_id = runs.run_id_for(idempotency_key)
     if idempotency_key and (earlier := runs.find(run_id)) is not None:
-        return _repeated(earlier, fingerprint)
+        return accepted(runs.same_request(earlier, fingerprint))
     workflow = workflows.load(body.get("workflow"), body.get("version"))
     count = _count(body)
     priority = body.get("priority", "normal")
@@ -85,7 +81,7 @@ def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dic
         request_sha256=fingerprint,
     )
     if not runs.create(run):  # the same key, sent twice at once
-        return _repeated(runs.get(run_id), fingerprint)
+        return accepted(runs.same_request(runs.get(run_id), fingerprint))
     try:
         executions.start(run.run_id, runs.pipeline_input(run, [], render=render_settings()))
     except Exception as error:
@@ -141,20 +137,6 @@ def cancel_run(run_id: str) -> dict[str, Any]:
         raise Conflict(f"run {run_id} is {current}: only a run that is not publishing or finished can be cancelled")
     executions.stop(run_id, cause="cancelled by the client")
     return {"run_id": run_id, "status": "cancelled"}
-
-
-def _run_id(idempotency_key: str | None) -> str:
-    if idempotency_key is None:
-        return uuid.uuid4().hex
-    if not IDEMPOTENCY_KEY.match(idempotency_key):
-        raise BadRequest("the Idempotency-Key header must be 1-200 printable characters without spaces")
-    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, idempotency_key).hex
-
-
-def _repeated(run: Run, fingerprint: str) -> dict[str, Any]:
-    if run.request_sha256 != fingerprint:
-        raise Conflict("this Idempotency-Key was already used for a different request")
-    return accepted(run)
 
 
 def _count(body: dict[str, Any]) -> int:
