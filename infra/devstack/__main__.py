@@ -12,6 +12,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 from workflows.seed import seed
 
@@ -21,6 +22,8 @@ from devstack.httpapi import LocalHttpApi
 from devstack.lambdas import LocalLambda
 from devstack.poller import QueuePoller
 from devstack.scheduler import Scheduler
+from rendergate.errors import TargetsInvalid
+from rendergate.targets import parse  # reads no settings: the functions' environment is not set up yet
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     link_key = os.environ.pop("RENDERGATE_LINK_SIGNING_KEY", "") or secrets.token_urlsafe(32)
     runpod_key = os.environ.pop("RENDERGATE_RUNPOD_API_KEY", "") or "devstack-runpod-api-key"
     webhook_secret = os.environ.pop("RENDERGATE_WEBHOOK_SECRET", "") or secrets.token_urlsafe(32)
+    targets = checked_targets(os.environ.pop("RENDERGATE_TARGETS", "") or "[]")
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "devstack",
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     local.install()
     api = LocalHttpApi(stack, local, args.host, args.api_port)
     _configure_functions(stack, args.state_dir, api.url, api_key, link_key, runpod_key, webhook_secret)
+    store_targets(client("ssm", stack.endpoint_url), os.environ["RENDERGATE_TARGETS_PARAM"], targets)
     seed(client("s3", stack.endpoint_url), os.environ["RENDERGATE_MEDIA_BUCKET"])
     poller = QueuePoller(stack, local)
     poller.start()
@@ -75,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     state = _state(stack, api.url, moto_url, api_key, link_key, args.state_dir)
     state["webhook_secret"] = webhook_secret
+    state["targets"] = [{"name": t.name, "kind": t.kind, "host": t.host} for t in parse(targets)]
     (args.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
     (args.state_dir / "sam-local-env.json").write_text(json.dumps(_sam_local_env(stack, args.moto_port), indent=2))
     print(_banner(state), flush=True)
@@ -117,6 +123,20 @@ def _configure_functions(
     ssm.put_parameter(Name=merged["RENDERGATE_PUBLIC_BASE_URL_PARAM"], Value=api_url, Type="String", Overwrite=True)
 
 
+def checked_targets(document: str) -> str:
+    """The RENDERGATE_TARGETS document, refused here with the stack's own message when it is not valid."""
+    try:
+        parse(document)
+    except TargetsInvalid as refused:
+        raise SystemExit(f"RENDERGATE_TARGETS: {refused}") from refused
+    return document
+
+
+def store_targets(ssm: Any, name: str, document: str) -> None:
+    """Where the functions read their targets, as in AWS: an SSM SecureString."""
+    ssm.put_parameter(Name=name, Value=document, Type="SecureString", Overwrite=True)
+
+
 def _sam_local_env(stack: Stack, moto_port: int) -> dict[str, dict[str, str]]:
     """`sam local invoke --env-vars` for every function: the stack's names, and moto as the endpoint."""
     env = {name: str(value) for f in stack.functions.values() for name, value in f.environment.items()}
@@ -142,7 +162,11 @@ def _state(
             "reviews": env["RENDERGATE_REVIEWS_TABLE"],
             "audit": env["RENDERGATE_AUDIT_TABLE"],
             "render_events": env["RENDERGATE_RENDER_EVENTS_TABLE"],
+            "deliveries": env["RENDERGATE_DELIVERIES_TABLE"],
         },
+        "delivery_queue_url": env["RENDERGATE_DELIVERY_QUEUE_URL"],
+        "delivery_dlq_url": stack.resources["DeliveryDeadLetterQueue"],
+        "targets_param": env["RENDERGATE_TARGETS_PARAM"],
         "event_bus": env["RENDERGATE_EVENT_BUS"],
         "state_machine_arn": stack.state_machine_arn,
         "ingest_queue_url": stack.resources["IngestQueue"],
@@ -170,9 +194,16 @@ def _banner(state: dict[str, object]) -> str:
             f"  media bucket  {state['media_bucket']}",
             f"  library       {state['library_bucket']}",
             f"  review links  appended to {state['outbox']}",
+            f"  deliveries    {_targets_line(state['targets'])}",
             "  try: make demo  (or make demo RENDER=1)    stop: Ctrl-C",
         ]
     )
+
+
+def _targets_line(targets: Any) -> str:
+    if not targets:
+        return "no targets (set RENDERGATE_TARGETS to a targets document; see README)"
+    return ", ".join(f"{t['name']} ({t['kind']}, {t['host']})" for t in targets)
 
 
 if __name__ == "__main__":

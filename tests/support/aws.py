@@ -41,6 +41,8 @@ UNIT_ENV = {
     "RENDERGATE_COMFYUI_URL": "http://127.0.0.1:9",  # nothing listens: tests that need one start a renderer
     "RENDERGATE_RUNPOD_API_KEY": "unit-test-runpod-key",
     "RENDERGATE_WEBHOOK_SECRET": "unit-test-webhook-secret",
+    "RENDERGATE_DELIVERIES_TABLE": "DeliveriesTable",
+    "RENDERGATE_DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/deliveries",
 }
 
 
@@ -61,6 +63,7 @@ def create_resources() -> None:
         if versioning:
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
     boto3.client("events").create_event_bus(Name=UNIT_ENV["RENDERGATE_EVENT_BUS"])
+    boto3.client("sqs").create_queue(QueueName=UNIT_ENV["RENDERGATE_DELIVERY_QUEUE_URL"].rsplit("/", 1)[-1])
     from workflows.seed import seed
 
     seed(s3, UNIT_ENV["RENDERGATE_MEDIA_BUCKET"])
@@ -98,15 +101,19 @@ def create_state_machine(definition: str) -> str:
 
 def reset_clients() -> None:
     """Forget every cached client and connection, so the next call meets the moto now running."""
-    from rendergate import backends, config, events, executions, invoke, storage, workflows
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    from rendergate import backends, config, events, executions, invoke, queues, storage, targets, workflows
     from rendergate.render import request
-    from rendergate.tables import Asset, PublisherAudit, RenderEvent, Review, Run
+    from rendergate.tables import Asset, Delivery, PublisherAudit, RenderEvent, Review, Run, TargetState
 
     config.settings.cache_clear()
-    for adapter in (storage._s3, events._events, executions._sfn, invoke._lambda, backends.backend):
+    for adapter in (storage._s3, events._events, executions._sfn, invoke._lambda, backends.backend, queues._sqs):
         adapter.cache_clear()
-    for model in (Run, Asset, Review, PublisherAudit, RenderEvent):
+    for model in (Run, Asset, Review, PublisherAudit, RenderEvent, Delivery, TargetState):
         model._connection = None
+    DEFAULT_PROVIDERS.clear()
+    targets.forget()
     workflows._verified.clear()
     workflows._index = None
     request._health.clear()

@@ -63,6 +63,12 @@ class Settings:
     render_seconds_estimate: int
     reconcile_poll_seconds: int
     reconcile_function: str
+    deliveries_table: str
+    delivery_queue_url: str
+    delivery_max_attempts: int
+    targets: str
+    targets_param: str
+    targets_cache_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -122,6 +128,12 @@ class Settings:
             render_seconds_estimate=int(text("RENDER_SECONDS_ESTIMATE", "20")),
             reconcile_poll_seconds=int(text("RECONCILE_POLL_SECONDS", "30")),
             reconcile_function=text("RECONCILE_FUNCTION"),
+            deliveries_table=text("DELIVERIES_TABLE", "rendergate-deliveries"),
+            delivery_queue_url=text("DELIVERY_QUEUE_URL"),
+            delivery_max_attempts=max(1, int(text("DELIVERY_MAX_ATTEMPTS", "10"))),
+            targets=text("TARGETS"),
+            targets_param=text("TARGETS_PARAM"),
+            targets_cache_seconds=max(0, int(text("TARGETS_CACHE_SECONDS", "60"))),
         )
 
 
@@ -177,9 +189,25 @@ def webhook_secret() -> bytes:
     return (config.webhook_secret or _parameter(config.webhook_secret_param)).encode()
 
 
-def _parameter(name: str, decrypt: bool = True) -> str:
+def targets_document() -> str | None:
+    """The delivery targets document (JSON): RENDERGATE_TARGETS locally, else the SSM SecureString, read
+    again once it is older than `targets_cache_seconds`; None when neither exists (no targets)."""
+    config = settings()
+    if config.targets or not config.targets_param:
+        return config.targets or None
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        return _parameter(config.targets_param, max_age=config.targets_cache_seconds)
+    except GetParameterError as error:
+        if "ParameterNotFound" not in str(error):  # Powertools wraps the ClientError in its text
+            raise
+        return None
+
+
+def _parameter(name: str, decrypt: bool = True, max_age: int = 300) -> str:
     if not name:
         raise RuntimeError("a required secret is configured neither in the environment nor as an SSM parameter")
     from aws_lambda_powertools.utilities import parameters
 
-    return str(parameters.get_parameter(name, decrypt=decrypt, max_age=300))
+    return str(parameters.get_parameter(name, decrypt=decrypt, max_age=max_age))

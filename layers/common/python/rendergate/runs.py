@@ -10,9 +10,10 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
-from rendergate import config, signing, storage
+from rendergate import config, listing, signing, storage
 from rendergate.config import settings
 from rendergate.errors import BadRequest, NotFound, scrubbed
+from rendergate.names import NAMESPACE
 from rendergate.profiles import PROFILES
 from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if
 
@@ -41,9 +42,7 @@ ENTERED_FROM: dict[str, frozenset[str]] = {
     "failed": frozenset({"queued", "rendering", "enriching", "awaiting_review", "publishing"}),
     "expired": frozenset({"queued", "awaiting_review"}),
 }
-NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
-LIMIT = re.compile(r"^[0-9]{1,3}$")
 CURSOR_PURPOSE = "runs-cursor"
 
 
@@ -297,31 +296,15 @@ def list_runs(status: str | None, limit: str, cursor: str | None) -> dict[str, A
     """Runs newest first, `limit` a page, with a signed cursor for the next page."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-    if not LIMIT.match(limit) or not 1 <= int(limit) <= 100:
-        raise BadRequest("limit must be a whole number between 1 and 100")
-    page = int(limit)
     # one status: its own index, so a page is full whatever the mix of statuses; else every run
     index, partition = (Run.by_status, status) if status else (Run.by_created, "runs")
-    listing = f"status={status}" if status else "all"
-    start = _open_cursor(cursor, listing) if cursor else None
-    results = index.query(partition, scan_index_forward=False, limit=page, last_evaluated_key=start, page_size=page)
-    items = [summary(run) for run in results]
-    next_key = results.last_evaluated_key
-    return {"runs": items, "next_cursor": _seal_cursor(listing, next_key) if next_key else None}
-
-
-def _seal_cursor(listing: str, key: dict[str, Any]) -> str:
-    """The next page's start, signed with the link key for this purpose alone, so only our own keys come back."""
-    payload = json.dumps({"listing": listing, "key": key}, sort_keys=True, separators=(",", ":")).encode()
-    return signing.seal(config.link_signing_key(), CURSOR_PURPOSE, payload)
-
-
-def _open_cursor(cursor: str, listing: str) -> dict[str, Any]:
-    payload = signing.unseal(config.link_signing_key(), CURSOR_PURPOSE, cursor)
-    if payload is None:
-        raise BadRequest("cursor is not one this API returned: pass next_cursor back unchanged")
-    opened = json.loads(payload)
-    if opened["listing"] != listing:
-        raise BadRequest("cursor belongs to another listing: use it with the same status filter")
-    key: dict[str, Any] = opened["key"]
-    return key
+    found, next_cursor = listing.page(
+        lambda start, size: index.query(
+            partition, scan_index_forward=False, limit=size, last_evaluated_key=start, page_size=size
+        ),
+        CURSOR_PURPOSE,
+        f"status={status}" if status else "all",
+        limit,
+        cursor,
+    )
+    return {"runs": [summary(run) for run in found], "next_cursor": next_cursor}

@@ -1,13 +1,14 @@
 """The sweep: nothing is left hanging. Upload runs whose upload never arrived expire once their URL has
 expired and a grace period passed; decisions recorded but not yet taken by the state machine are sent
-again while their run still waits for review. Candidates come from the Runs table's `by_status` index."""
+again while their run still waits for review (candidates come from the Runs table's `by_status` index);
+deliveries whose next attempt is overdue (its queue message was lost) get a new message."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from rendergate import review, runs, storage
+from rendergate import notify, review, runs, storage
 from rendergate.config import settings
 from rendergate.errors import UploadNotReceived
 from rendergate.observability import logger
@@ -17,10 +18,11 @@ MARGIN_MS = 5_000  # stop with time to spare before the function's timeout; the 
 
 
 def sweep(remaining_ms: Callable[[], int]) -> dict[str, dict[str, str]]:
-    """One pass: expire abandoned uploads, resend undelivered decisions. Returns what it did, per run."""
+    """One pass: expire abandoned uploads, resend undelivered decisions and overdue deliveries. Returns what
+    it did, per run (or delivery)."""
     expired = expire_uploads(remaining_ms)
     resent = redeliver_decisions(remaining_ms)
-    return {"expired": expired, "decisions": resent}
+    return {"expired": expired, "decisions": resent, "deliveries": notify.resend_overdue(remaining_ms)}
 
 
 def expire_uploads(remaining_ms: Callable[[], int]) -> dict[str, str]:
