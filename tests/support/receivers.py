@@ -168,7 +168,7 @@ class WebhookReceiver(StandIn):
     def answer(self, seen: Seen) -> Answer:
         try:
             payload = Webhook(self.secret).verify(seen.body, seen.headers)
-        except WebhookVerificationError:
+        except (WebhookVerificationError, ValueError):  # the library raises ValueError on malformed headers
             with self._lock:
                 self.refused += 1
             return 401, {}, b"signature refused"

@@ -1,9 +1,15 @@
 """Standard Webhooks targets: the CloudEvent as the body, signed so that a receiver using the reference
-`standardwebhooks` library verifies it; the event id is the webhook id; 410 disables, the rest is retried."""
+`standardwebhooks` library verifies it (the README's ten-line receiver among them); the event id is the
+webhook id; 410 disables, the rest is retried."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +53,39 @@ def test_410_gone_disables_and_a_named_wait_is_kept(receiver: WebhookReceiver) -
     unavailable = once(receiver.target("n8n"), published())
     assert (unavailable.state, unavailable.retry_after, unavailable.rate_limited) == ("retry", 7.0, False)
     assert once(receiver.target("n8n"), published()).state == "retry"  # Standard Webhooks: any other failure
+
+
+def test_the_readmes_receiver_verifies_what_we_send_and_refuses_a_forgery(tmp_path: Path) -> None:
+    import re
+
+    from support.aws import ROOT
+    from support.devstack import free_port
+    from support.waiting import until
+
+    [code] = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+        if "class Receiver" in block
+    ]
+    (tmp_path / "receiver.py").write_text(code)
+    port = free_port()
+    env = {**os.environ, "SECRET": SECRET, "PORT": str(port)}
+    command = [sys.executable, str(tmp_path / "receiver.py")]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        until(lambda: _listening(port), timeout=10, what="the receiver to listen")
+        target = {"name": "local", "kind": "webhook", "url": f"http://127.0.0.1:{port}/", "secret": SECRET}
+        event = published()
+
+        assert once(target, event).state == "delivered"
+        assert once({**target, "secret": "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="}, event).state == "retry"
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert output.splitlines()[0].startswith("content.published.v1 {'run_id': 'run-1'")
+    assert len(output.splitlines()) == 1
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
