@@ -73,15 +73,16 @@ async def handle_message(body: str, remaining_ms: Callable[[], int]) -> None:
         logger.error("not an event of ours; dropped", extra={"body": body[:200]})
         return
     due = await _in_thread(accept, message.get("detail"))
-    outcomes = await asyncio.gather(*(_in_thread(attempt, i, remaining_ms) for i in due), return_exceptions=True)
+    attempts = (_in_thread(_attempt, row, remaining_ms, created) for row, created in due)
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome  # the message comes back; claims keep what was done from being done twice
 
 
-def accept(envelope: Any) -> list[str]:
+def accept(envelope: Any) -> list[tuple[Delivery, bool]]:
     """Record a delivery for every target that wants this event (once, whatever the number of copies);
-    return those due now."""
+    return those due now, each with whether it was created now (an earlier copy may have made it)."""
     if not isinstance(envelope, dict) or not isinstance(envelope.get("id"), str) or not envelope.get("type"):
         logger.error("an event without id or type; dropped", extra={"event": str(envelope)[:200]})
         return []
@@ -90,9 +91,9 @@ def accept(envelope: Any) -> list[str]:
     due = []
     for target in configured:
         if target.wants(str(envelope["type"]), namespace):
-            row = _open(target, envelope, namespace)
+            row, created = _open(target, envelope, namespace)
             if row.state == "pending" and not _later(row):
-                due.append(row.delivery_id)
+                due.append((row, created))
     return due
 
 
@@ -109,7 +110,13 @@ def attempt_when_due(message: dict[str, Any], remaining_ms: Callable[[], int]) -
 def attempt(delivery_id: str, remaining_ms: Callable[[], int]) -> None:
     """Send one delivery once, if it is due and nobody else is sending it, and record what came back."""
     row = _find(delivery_id)
-    if row is None or row.state in FINAL or (row.state == "pending" and _later(row)):
+    if row is not None:
+        _attempt(row, remaining_ms, created=False)
+
+
+def _attempt(row: Delivery, remaining_ms: Callable[[], int], created: bool) -> None:
+    """`attempt` of a row in hand; one created this moment was checked against its target's disablement."""
+    if row.state in FINAL or (row.state == "pending" and _later(row)):
         return
     if row.state == "sending" and not _abandoned(row):
         return  # another attempt is under way
@@ -120,7 +127,7 @@ def attempt(delivery_id: str, remaining_ms: Callable[[], int]) -> None:
     if target is None:
         _close(row, "disabled", f"the target {row.target} is no longer in the targets document")
         return
-    disabled = _disablement(target)
+    disabled = None if created else _disablement(target)
     if disabled is not None:
         _close(row, "disabled", f"the target {target.name} is disabled since {disabled.disabled_at}: {disabled.reason}")
         return
@@ -268,9 +275,9 @@ def _namespace(envelope: dict[str, Any]) -> str | None:
     return run.namespace if run else None
 
 
-def _open(target: Target, envelope: dict[str, Any], namespace: str | None) -> Delivery:
+def _open(target: Target, envelope: dict[str, Any], namespace: str | None) -> tuple[Delivery, bool]:
     """The delivery of this event to this target: created now (disabled at once for a disabled target), or
-    the one an earlier copy of the event created."""
+    the one an earlier copy of the event created; and which of the two."""
     now = clock()
     row = Delivery(
         delivery_id_for(str(envelope["id"]), target.name),
@@ -292,8 +299,8 @@ def _open(target: Target, envelope: dict[str, Any], namespace: str | None) -> De
         row.state, row.next_attempt_at = "disabled", None
         row.note = f"the target {target.name} is disabled since {disabled.disabled_at}: {disabled.reason}"
     if save_if_absent(row, Delivery.delivery_id.does_not_exist()):
-        return row
-    return Delivery.get(row.delivery_id)
+        return row, True
+    return Delivery.get(row.delivery_id), False
 
 
 def _claim(row: Delivery) -> bool:
