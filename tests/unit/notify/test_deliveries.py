@@ -115,6 +115,8 @@ def test_a_failed_attempt_is_retried_through_the_queue_after_a_backoff(
 
     handle(*scheduled.take())  # arrives early (a duplicate, or a long wait's first hop): sent on, not sent
     assert len(hook.seen) == 1 and len(scheduled.sent) == 1
+    handle(json.dumps({"delivery_id": row.delivery_id, "due": 0}))  # a stray copy: the row's time decides
+    assert len(hook.seen) == 1
 
     clock.advance(delay)
     handle(*scheduled.take())
@@ -254,6 +256,33 @@ def test_two_copies_of_a_retry_never_send_at_once(
 
     assert len(hook.seen) == 1 and len(hook.verified) == 1
     assert only(event["id"]).state == "delivered"
+
+
+def test_two_attempts_that_read_a_delivery_at_the_same_moment_send_it_once(
+    scheduled: Scheduled, targets: Targets, hook: WebhookReceiver, clock: Clock
+) -> None:
+    from rendergate.notify.deliveries import _attempt
+    from rendergate.tables import Delivery
+
+    targets(hook.target("n8n"))
+    hook.stop()
+    event = published()
+    handle(bus_message(event))
+    hook.start()
+    hook.script(HOLD)
+    clock.advance(5)
+    delivery_id = only(event["id"]).delivery_id
+    first, second = Delivery.get(delivery_id), Delivery.get(delivery_id)  # both read it pending
+
+    sending = threading.Thread(target=_attempt, args=(first, lambda: 60_000, False))
+    sending.start()
+    until(lambda: hook.holding == 1, what="the first attempt's request to arrive")
+    _attempt(second, lambda: 60_000, False)  # its claim finds the attempt count moved on
+    hook.release()
+    sending.join(10)
+
+    assert len(hook.seen) == 1
+    assert (only(event["id"]).state, only(event["id"]).attempts) == ("delivered", 2)
 
 
 def test_a_delivered_notification_is_never_sent_again(scheduled: Scheduled, targets: Targets, discord: Discord) -> None:
