@@ -12,7 +12,6 @@ answer, hold a request until released, or be down altogether (stopped, then star
 
 from __future__ import annotations
 
-import email.utils
 import io
 import itertools
 import json
@@ -593,7 +592,3 @@ def running(*stand_ins: StandIn) -> Iterator[None]:
         for stand_in in stand_ins:
             stand_in.release()
             stand_in.stop()
-
-
-def http_date(epoch: float) -> str:
-    return email.utils.formatdate(epoch, usegmt=True)

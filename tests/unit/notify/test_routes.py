@@ -119,3 +119,20 @@ def test_retrying_what_does_not_exist_or_needs_the_api_key(aws: None) -> None:
     assert call("audit", "POST", "/deliveries/nope/retry", headers=AUTH)[0] == 404
     assert call("audit", "POST", "/deliveries/nope/retry")[0] == 401
     assert call("audit", "GET", "/deliveries", query={"state": "failed"})[0] == 401
+
+
+def test_a_retry_under_a_refused_targets_document_is_a_503_that_says_why(
+    scheduled: Scheduled, stand_ins: Any, settings: Callable[..., None]
+) -> None:
+    hook, _ = stand_ins
+    settings(DELIVERY_MAX_ATTEMPTS="1")
+    hook.script(500)
+    event = published(public_url="https://cdn.example.test/x.png")
+    handle(bus_message(event))
+    [failed] = deliveries(event_id=event["id"], target="n8n")[1]["deliveries"]
+    settings(TARGETS='[{"name": "n8n", "kind": "webhook"}]')
+
+    status, answer = call("audit", "POST", f"/deliveries/{failed['delivery_id']}/retry", headers=AUTH)
+
+    assert (status, answer["error"]) == (503, "TargetsInvalid")
+    assert "a webhook target needs secret" in answer["message"]

@@ -86,10 +86,10 @@ def accept(envelope: Any) -> list[tuple[Delivery, bool]]:
     if not isinstance(envelope, dict) or not isinstance(envelope.get("id"), str) or not envelope.get("type"):
         logger.error("an event without id or type; dropped", extra={"event": str(envelope)[:200]})
         return []
-    configured = targets.current()
-    namespace = _namespace(envelope) if configured else None
+    interested = [target for target in targets.current() if envelope["type"] in target.events]
+    namespace = _namespace(envelope) if interested else None
     due = []
-    for target in configured:
+    for target in interested:
         if target.wants(str(envelope["type"]), namespace):
             row, created = _open(target, envelope, namespace)
             if row.state == "pending" and not _later(row):
