@@ -224,7 +224,9 @@ def test_the_demo_prints_where_each_delivery_went(devstack: DevStack, use_target
     with running(hook):
         use_targets(hook.target("n8n", events=["content.published.v1"], namespaces=["library"]))
 
-        result = devstack_command("demo", Path(devstack.state["outbox"]).parent, "--approve")
+        result = devstack_command(
+            "demo", Path(devstack.state["outbox"]).parent, "--approve", "--title", "Delivered demo"
+        )
 
     assert result.returncode == 0, result.stdout + result.stderr
     [line] = [line for line in result.stdout.splitlines() if line.startswith("delivery: ")]
