@@ -386,7 +386,7 @@ class Discord(StandIn):
 
 
 class Jellyfin(StandIn):
-    """Jellyfin 10.11's `POST /Library/Media/Updated` for one API key."""
+    """Jellyfin's `POST /Library/Media/Updated` for one API key (legacy authorization off, its default)."""
 
     def __init__(self, api_key: str, port: int = 0, legacy_authorization: bool = False) -> None:
         super().__init__(port)
