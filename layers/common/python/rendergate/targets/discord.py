@@ -55,7 +55,8 @@ def request(target: Target, event: dict[str, Any]) -> Outgoing:
     name, _, _ = cover_file
     embed["image"] = {"url": f"attachment://{name}"}
     payload["attachments"] = [{"id": 0, "filename": name}]
-    return Outgoing(url, {}, form={"payload_json": json.dumps(payload)}, files={"files[0]": cover_file})
+    parts = {"payload_json": (None, json.dumps(payload).encode(), "application/json"), "files[0]": cover_file}
+    return Outgoing(url, {}, parts=parts)
 
 
 def outcome(answer: Answer) -> Verdict:
@@ -133,7 +134,7 @@ def _embed(event: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     return fit(embed)
 
 
-def _cover(data: dict[str, Any]) -> tuple[str | None, tuple[str, bytes, str] | None]:
+def _cover(data: dict[str, Any]) -> tuple[str | None, tuple[str | None, bytes, str] | None]:
     """The published image for the embed: its public URL, else its bytes when Discord can show them."""
     public = data.get("public_url")
     if isinstance(public, str) and public.startswith(("https://", "http://")):

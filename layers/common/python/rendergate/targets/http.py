@@ -26,13 +26,13 @@ POOL = 16  # connections kept per host, one per concurrent attempt
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One POST to a target: exactly one of `body` (bytes sent as they are) or `form` + `files` (multipart)."""
+    """One POST to a target: `body` (bytes sent as they are) or `parts` (multipart/form-data: name ->
+    (file name, or None for a plain field; content; its Content-Type))."""
 
     url: str
     headers: Mapping[str, str]
     body: bytes | None = None
-    form: Mapping[str, str] | None = None
-    files: Mapping[str, tuple[str, bytes, str]] | None = None
+    parts: Mapping[str, tuple[str | None, bytes, str]] | None = None
     auth: tuple[str, str] | None = None
 
 
@@ -91,8 +91,8 @@ def send(outgoing: Outgoing) -> Answer:
         response = _session().post(
             outgoing.url,
             headers={"User-Agent": USER_AGENT, **outgoing.headers},
-            data=outgoing.body if outgoing.body is not None else outgoing.form,
-            files=outgoing.files,
+            data=outgoing.body,
+            files=outgoing.parts,
             auth=outgoing.auth,
             timeout=TIMEOUT,
             allow_redirects=False,
