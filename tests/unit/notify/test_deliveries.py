@@ -43,6 +43,16 @@ def only(event_id: str) -> Any:
     return row
 
 
+def refused_while_down(targets: Targets, hook: WebhookReceiver) -> dict[str, Any]:
+    """An event whose first attempt found the receiver down (not sent; a retry waits); the receiver is up again."""
+    targets(hook.target("n8n"))
+    hook.stop()
+    event = published()
+    handle(bus_message(event))
+    hook.start()
+    return event
+
+
 def test_every_target_that_wants_an_event_gets_exactly_one_delivery_however_many_copies_arrive(
     scheduled: Scheduled, targets: Targets, hook: WebhookReceiver, discord: Discord
 ) -> None:
@@ -185,19 +195,14 @@ def test_an_answer_that_never_came_is_retried_and_recorded_as_unknown(
 def test_a_target_that_is_down_is_recorded_as_not_sent_and_gets_it_later(
     scheduled: Scheduled, targets: Targets, hook: WebhookReceiver, clock: Clock
 ) -> None:
-    targets(hook.target("n8n"))
-    hook.stop()
-    event = published()
+    event = refused_while_down(targets, hook)
 
-    handle(bus_message(event))
     row = only(event["id"])
     assert (row.state, row.last_outcome, row.note) == (
         "pending",
         "not_sent",
         "no connection could be made (connection refused)",
     )
-
-    hook.start()
     clock.advance(5)
     handle(*scheduled.take())
     assert only(event["id"]).state == "delivered" and len(hook.verified) == 1
@@ -209,14 +214,10 @@ def test_an_attempt_that_died_unrecorded_is_taken_over_and_counted_as_unknown(
     from rendergate.notify.deliveries import LEASE_SECONDS, _iso
     from rendergate.tables import Delivery
 
-    targets(hook.target("n8n"))
-    hook.stop()
-    event = published()
-    handle(bus_message(event))
+    event = refused_while_down(targets, hook)
     row = only(event["id"])
     claimed = _iso(clock.now)
     row.update(actions=[Delivery.state.set("sending"), Delivery.claimed_at.set(claimed), Delivery.attempts.set(2)])
-    hook.start()
 
     clock.advance(10)
     handle(*scheduled.take())
@@ -238,11 +239,7 @@ def test_an_attempt_that_died_unrecorded_is_taken_over_and_counted_as_unknown(
 def test_two_copies_of_a_retry_never_send_at_once(
     scheduled: Scheduled, targets: Targets, hook: WebhookReceiver, clock: Clock
 ) -> None:
-    targets(hook.target("n8n"))
-    hook.stop()
-    event = published()
-    handle(bus_message(event))
-    hook.start()
+    event = refused_while_down(targets, hook)
     hook.script(HOLD)
     clock.advance(5)
     [retry] = scheduled.take()
@@ -264,11 +261,7 @@ def test_two_attempts_that_read_a_delivery_at_the_same_moment_send_it_once(
     from rendergate.notify.deliveries import _attempt
     from rendergate.tables import Delivery
 
-    targets(hook.target("n8n"))
-    hook.stop()
-    event = published()
-    handle(bus_message(event))
-    hook.start()
+    event = refused_while_down(targets, hook)
     hook.script(HOLD)
     clock.advance(5)
     delivery_id = only(event["id"]).delivery_id
@@ -413,12 +406,8 @@ def test_the_sweep_sends_an_overdue_deliverys_message_again(
 ) -> None:
     from rendergate.sweep import sweep
 
-    targets(hook.target("n8n"))
-    hook.stop()
-    event = published()
-    handle(bus_message(event))
+    event = refused_while_down(targets, hook)
     scheduled.take()  # the retry message was lost
-    hook.start()
 
     clock.advance(5)
     assert sweep(lambda: 60_000)["deliveries"] == {}  # not overdue yet

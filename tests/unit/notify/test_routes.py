@@ -27,6 +27,17 @@ def deliveries(**query: str) -> tuple[int, Any]:
     return call("audit", "GET", "/deliveries", headers=AUTH, query=query)
 
 
+def failed_once(hook: WebhookReceiver, settings: Callable[..., None]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An event whose delivery to n8n failed for good (one attempt allowed, answered 500); event and delivery."""
+    settings(DELIVERY_MAX_ATTEMPTS="1")
+    hook.script(500)
+    event = published(public_url="https://cdn.example.test/x.png")
+    handle(bus_message(event))
+    [failed] = deliveries(event_id=event["id"], target="n8n")[1]["deliveries"]
+    assert failed["state"] == "failed"
+    return event, failed
+
+
 def test_the_deliveries_of_an_event_one_per_target(scheduled: Scheduled, stand_ins: Any) -> None:
     event = published(public_url="https://cdn.example.test/x.png")
     handle(bus_message(event))
@@ -97,13 +108,7 @@ def test_a_cursor_is_good_for_its_own_listing_only(scheduled: Scheduled, stand_i
 def test_a_failed_delivery_is_retried_on_request_with_a_fresh_set_of_attempts(
     scheduled: Scheduled, stand_ins: Any, settings: Callable[..., None]
 ) -> None:
-    hook, _ = stand_ins
-    settings(DELIVERY_MAX_ATTEMPTS="1")
-    hook.script(500)
-    event = published(public_url="https://cdn.example.test/x.png")
-    handle(bus_message(event))
-    [failed] = deliveries(event_id=event["id"], target="n8n")[1]["deliveries"]
-    assert failed["state"] == "failed"
+    event, failed = failed_once(stand_ins[0], settings)
 
     status, answer = call("audit", "POST", f"/deliveries/{failed['delivery_id']}/retry", headers=AUTH)
 
@@ -124,12 +129,7 @@ def test_retrying_what_does_not_exist_or_needs_the_api_key(aws: None) -> None:
 def test_a_retry_under_a_refused_targets_document_is_a_503_that_says_why(
     scheduled: Scheduled, stand_ins: Any, settings: Callable[..., None]
 ) -> None:
-    hook, _ = stand_ins
-    settings(DELIVERY_MAX_ATTEMPTS="1")
-    hook.script(500)
-    event = published(public_url="https://cdn.example.test/x.png")
-    handle(bus_message(event))
-    [failed] = deliveries(event_id=event["id"], target="n8n")[1]["deliveries"]
+    _, failed = failed_once(stand_ins[0], settings)
     settings(TARGETS='[{"name": "n8n", "kind": "webhook"}]')
 
     status, answer = call("audit", "POST", f"/deliveries/{failed['delivery_id']}/retry", headers=AUTH)

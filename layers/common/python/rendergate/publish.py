@@ -115,19 +115,7 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any], recheck: bool = F
         "replays": list(earlier.get("replays", [])) + ([now_iso()] if recheck else []),
     }
     with _stage(audit, run, asset, "event"):
-        events.emit(
-            "content.publish.approved.v1",
-            subject=asset.asset_id,
-            data={
-                "run_id": run.run_id,
-                "asset_id": asset.asset_id,
-                "artifact_uri": artifact_uri,
-                "namespace": run.namespace,
-                "reviewer": reviewer,
-            },
-            correlation_id=run.run_id,
-            event_id=approval_id,
-        )
+        _announce("content.publish.approved.v1", run, asset, approval_id, artifact_uri=artifact_uri, reviewer=reviewer)
     try:
         path = _write_to_library(run, asset, recheck)
     except ChangedAfterReview as change:
@@ -147,22 +135,8 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any], recheck: bool = F
         "published_event_id": published_id,
     }
     with _stage(audit, run, asset, "event"):
-        events.emit(
-            "content.published.v1",
-            subject=asset.asset_id,
-            data={
-                **item,
-                "run_id": run.run_id,
-                "namespace": run.namespace,
-                "title": run.title,
-                "tags": list(run.tags or []),
-                "reviewer": reviewer,
-                "sha256": asset.sha256,
-                "publish_event_id": approval_id,
-            },
-            correlation_id=run.run_id,
-            event_id=published_id,
-        )
+        announced = {"title": run.title, "tags": list(run.tags or []), "reviewer": reviewer, "sha256": asset.sha256}
+        _announce("content.published.v1", run, asset, published_id, **item, **announced, publish_event_id=approval_id)
     audit.status = "published"
     audit.failure_reason = None
     audit.published_event_id = published_id
@@ -277,21 +251,8 @@ def _record_failure(audit: PublisherAudit, run: Run, asset: Asset, stage: str, e
     audit.meta = meta
     audit.updated_at = now_iso()
     audit.save()
-    events.emit(
-        "content.publish.failed.v1",
-        subject=asset.asset_id,
-        data={
-            "run_id": run.run_id,
-            "asset_id": asset.asset_id,
-            "namespace": run.namespace,
-            "stage": stage,
-            "code": code,
-            "reason": str(error),
-            "publish_event_id": audit.publish_event_id,
-        },
-        correlation_id=run.run_id,
-        event_id=failed_event_id,
-    )
+    failed = {"stage": stage, "code": code, "reason": str(error), "publish_event_id": audit.publish_event_id}
+    _announce("content.publish.failed.v1", run, asset, failed_event_id, **failed)
     logger.error(
         "publish failed",
         extra={"asset_id": asset.asset_id, "stage": stage, "transient": not isinstance(error, RendergateError)},
@@ -301,10 +262,13 @@ def _record_failure(audit: PublisherAudit, run: Run, asset: Asset, stage: str, e
 def _discard(run: Run, asset: Asset) -> None:
     storage.discard(asset.bucket, asset.key)
     asset.update(actions=[Asset.status.set("discarded"), Asset.updated_at.set(now_iso())])
+    discarded_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/discarded"))
+    _announce("content.discarded.v1", run, asset, discarded_id, key=asset.key)
+
+
+def _announce(event_type: str, run: Run, asset: Asset, event_id: str, **data: Any) -> None:
+    """Put one of publish's events on the bus: about this asset of this run, in the run's namespace."""
+    about = {"run_id": run.run_id, "asset_id": asset.asset_id, "namespace": run.namespace}
     events.emit(
-        "content.discarded.v1",
-        subject=asset.asset_id,
-        data={"run_id": run.run_id, "asset_id": asset.asset_id, "key": asset.key},
-        correlation_id=run.run_id,
-        event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/discarded")),
+        event_type, subject=asset.asset_id, data={**about, **data}, correlation_id=run.run_id, event_id=event_id
     )
