@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 PY312_BIN := $(shell python3.12 --version >/dev/null 2>&1 || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12*/bin 2>/dev/null | tail -n 1)
 export PATH := $(if $(PY312_BIN),$(PY312_BIN):,)$(PATH)
 
-.PHONY: worker-venv run demo test lint checkov unit integration contract e2e bench build validate browser clean seed-workflows
+.PHONY: worker-venv run demo replay test lint checkov unit integration contract e2e bench build validate browser clean seed-workflows
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt layers/imaging/requirements.txt layers/media/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +40,11 @@ run: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) -m devstack.demo $(if $(RENDER),--render ,)$(if $(COMFY),--comfy ,)$(if $(ENTITY),--entity ,)$(if $(APPROVE),--approve,)$(if $(REJECT),--reject,)
+
+# publish one approval again from its audit row: make replay EVENT=<publish_event_id>
+# (a deployed stack: make replay EVENT=<id> API_URL=<its ApiUrl output> API_KEY=<key>)
+replay: $(VENV)/.installed
+	$(PY) -m devstack.replay $(EVENT) $(if $(API_URL),--api-url $(API_URL) --api-key $(API_KEY),)
 
 # the workflow registry of a deployed stack (the local stack seeds its own): make seed-workflows STACK=rendergate-prod
 STACK ?= rendergate-dev

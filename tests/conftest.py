@@ -15,5 +15,6 @@ apply_unit_env()  # before any test module imports rendergate
 
 @pytest.fixture(scope="session")
 def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_devstack(tmp_path_factory.mktemp("devstack")) as stack:
+    # targets are read for every batch, so a test can point the running stack at its own receivers
+    with running_devstack(tmp_path_factory.mktemp("devstack"), parameters={"TargetsCacheSeconds": "0"}) as stack:
         yield stack

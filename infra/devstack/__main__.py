@@ -13,6 +13,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 from workflows.seed import seed
 
@@ -23,6 +24,8 @@ from devstack.lambdas import LocalLambda
 from devstack.poller import QueuePoller
 from devstack.providers import ProviderStandIn
 from devstack.scheduler import Scheduler
+from rendergate.errors import TargetsInvalid
+from rendergate.targets import parse  # reads no settings: the functions' environment is not set up yet
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "comfy_webhook_secret": os.environ.pop("RENDERGATE_COMFY_WEBHOOK_SECRET", "")
         or "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
     }
+    targets = checked_targets(os.environ.pop("RENDERGATE_TARGETS", "") or "[]")
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "devstack",
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "RENDERGATE_COMFY_WEBHOOK_SECRET_PARAM": inbound["comfy_webhook_secret"],
     }
     _configure_functions(stack, args.state_dir, api.url, api_key, link_key, runpod_key, webhook_secret, more_secrets)
+    store_targets(client("ssm", stack.endpoint_url), os.environ["RENDERGATE_TARGETS_PARAM"], targets)
     seed(client("s3", stack.endpoint_url), os.environ["RENDERGATE_MEDIA_BUCKET"])
     poller = QueuePoller(stack, local)
     poller.start()
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     state = _state(stack, api.url, moto_url, api_key, link_key, args.state_dir)
     state["webhook_secret"] = webhook_secret
     state.update(inbound)
+    state["targets"] = [{"name": t.name, "kind": t.kind, "host": t.host} for t in parse(targets)]
     (args.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
     (args.state_dir / "sam-local-env.json").write_text(json.dumps(_sam_local_env(stack, args.moto_port), indent=2))
     print(_banner(state), flush=True)
@@ -152,6 +158,20 @@ def _configure_functions(
     ssm.put_parameter(Name=merged["RENDERGATE_PUBLIC_BASE_URL_PARAM"], Value=api_url, Type="String", Overwrite=True)
 
 
+def checked_targets(document: str) -> str:
+    """The RENDERGATE_TARGETS document, refused here with the stack's own message when it is not valid."""
+    try:
+        parse(document)
+    except TargetsInvalid as refused:
+        raise SystemExit(f"RENDERGATE_TARGETS: {refused}") from refused
+    return document
+
+
+def store_targets(ssm: Any, name: str, document: str) -> None:
+    """Where the functions read their targets, as in AWS: an SSM SecureString."""
+    ssm.put_parameter(Name=name, Value=document, Type="SecureString", Overwrite=True)
+
+
 def _sam_local_env(stack: Stack, moto_port: int) -> dict[str, dict[str, str]]:
     """`sam local invoke --env-vars` for every function: the stack's names, and moto as the endpoint."""
     env = {name: str(value) for f in stack.functions.values() for name, value in f.environment.items()}
@@ -180,8 +200,12 @@ def _state(
             "entities": env["RENDERGATE_ENTITIES_TABLE"],
             "actors": env["RENDERGATE_ACTORS_TABLE"],
             "provider_cache": env["RENDERGATE_PROVIDER_CACHE_TABLE"],
+            "deliveries": env["RENDERGATE_DELIVERIES_TABLE"],
         },
         "providers_url": env["RENDERGATE_TMDB_API_BASE"].rsplit("/", 1)[0],
+        "delivery_queue_url": env["RENDERGATE_DELIVERY_QUEUE_URL"],
+        "delivery_dlq_url": stack.resources["DeliveryDeadLetterQueue"],
+        "targets_param": env["RENDERGATE_TARGETS_PARAM"],
         "event_bus": env["RENDERGATE_EVENT_BUS"],
         "state_machine_arn": stack.state_machine_arn,
         "ingest_queue_url": stack.resources["IngestQueue"],
@@ -212,9 +236,16 @@ def _banner(state: dict[str, object]) -> str:
             f"  media bucket  {state['media_bucket']}",
             f"  library       {state['library_bucket']}",
             f"  review links  appended to {state['outbox']}",
-            "  try: make demo  (or make demo RENDER=1, make demo COMFY=1)    stop: Ctrl-C",
+            f"  deliveries    {_targets_line(state['targets'])}",
+            "  try: make demo  (or RENDER=1, COMFY=1, ENTITY=1)    stop: Ctrl-C",
         ]
     )
+
+
+def _targets_line(targets: Any) -> str:
+    if not targets:
+        return "no targets (set RENDERGATE_TARGETS to a targets document; see README)"
+    return ", ".join(f"{t['name']} ({t['kind']}, {t['host']})" for t in targets)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`python -m devstack.demo`: upload a sample image through the API (or, with --render, ask for a render
 from the workflow registry; with --comfy, run the ComfyUI nodes' code on a generated batch; with --entity,
 register a movie from the provider stand-in), print the review link, and with --approve (or --reject) post the
-decision and print where the images were published (for a movie: its folder's listing and NFO)."""
+decision and print where the images were published (for a movie: its folder's listing and NFO) and where each
+delivery went."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import requests
 
 from devstack import custom_nodes
-from devstack.cloud import ROOT
+from devstack.cloud import ROOT, client
 
 
 def sample_png(seed: int = 7, size: int = 256) -> bytes:
@@ -202,7 +203,52 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run {run['run_id']} is {run['status']}")
     for item in run["published"]:
         print(f"published: s3://{item['library_bucket']}/{item['library_key']}")
+    for delivery in deliveries(state, run["namespace"], [item["published_event_id"] for item in run["published"]]):
+        print(delivery_line(delivery))
     return 0 if run["status"] in {"completed", "rejected"} else 1
+
+
+def deliveries(
+    state: dict[str, Any], namespace: str, event_ids: list[str], timeout: float = 30
+) -> list[dict[str, Any]]:
+    """The deliveries of these events to the targets the stack has now, once each got an answer or was
+    given up (or `timeout` passed)."""
+    expected = len(wanting(state, "content.published.v1", namespace)) * len(event_ids)
+    headers = {"Authorization": f"Bearer {state['api_key']}"}
+    deadline = time.monotonic() + timeout
+    found: list[dict[str, Any]] = []
+    while expected:
+        found = []
+        for event_id in event_ids:
+            query = {"event_id": event_id}
+            answer = requests.get(f"{state['api_url']}/deliveries", params=query, headers=headers, timeout=10)
+            found += answer.json()["deliveries"]
+        answered = all((d["attempts"] > 0 and d["state"] != "sending") or d["state"] == "disabled" for d in found)
+        if (len(found) >= expected and answered) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    return found
+
+
+def wanting(state: dict[str, Any], event_type: str, namespace: str) -> list[str]:
+    """The names of the stack's current targets (its SSM document, as the functions read it) that take
+    `event_type` from `namespace`."""
+    from rendergate.targets import parse
+
+    ssm = client("ssm", state["moto_url"])
+    document = ssm.get_parameter(Name=state["targets_param"], WithDecryption=True)["Parameter"]["Value"]
+    return [target.name for target in parse(document) if target.wants(event_type, namespace)]
+
+
+def delivery_line(delivery: dict[str, Any]) -> str:
+    """Where one delivery went and how it stands: `delivery: studio (discord, https://discord.com) …`."""
+    answer = f"HTTP {delivery['last_status']}" if delivery["last_status"] else delivery["last_outcome"] or "not sent"
+    attempts = f"{delivery['attempts']} attempt{'s' if delivery['attempts'] != 1 else ''}"
+    line = f"delivery: {delivery['target']} ({delivery['kind']}, {delivery['target_host']}) {delivery['event_type']}"
+    line += f" -> {delivery['state']} ({answer}, {attempts})"
+    if delivery["state"] == "pending":
+        line += f", next attempt at {delivery['next_attempt_at']}"
+    return line
 
 
 if __name__ == "__main__":

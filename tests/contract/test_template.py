@@ -217,3 +217,22 @@ def test_the_media_bucket_keeps_versions_longer_than_a_review_may_wait() -> None
     assert expiry["Status"] == "Enabled" and "TagFilters" not in expiry and "Prefix" not in expiry
     review_timeout = int(TEMPLATE["Parameters"]["ReviewTimeoutSeconds"]["Default"])
     assert expiry["NoncurrentVersionExpiration"]["NoncurrentDays"] * 86400 > review_timeout
+
+
+def test_every_event_on_the_bus_reaches_the_delivery_queue_whose_retries_outlive_the_notify_function() -> None:
+    resources = TEMPLATE["Resources"]
+    [rule] = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]]
+    props = rule["Properties"]
+    assert props["EventBusName"] == {"Fn::GetAtt": ["EventBus", "Name"]}
+    assert props["EventPattern"] == {"source": ["rendergate"]}
+    [target] = props["Targets"]
+    assert target["Arn"] == {
+        "Fn::GetAtt": ["DeliveryQueue", "Arn"]
+    }  # a queue, never a Lambda the bus would retry blindly
+    notify = FUNCTIONS["NotifyFunction"]["Properties"]
+    [source] = notify["Events"].values()
+    assert source["Type"] == "SQS" and source["Properties"]["Queue"] == target["Arn"]
+    assert "ReportBatchItemFailures" in source["Properties"]["FunctionResponseTypes"]
+    queue = resources["DeliveryQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * notify["Timeout"]  # Lambda's advice for SQS event sources
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeliveryDeadLetterQueue", "Arn"]}

@@ -63,8 +63,15 @@ def test_every_checkov_skip_names_a_check_that_fails_without_it_and_says_why(tmp
             assert len(reason) > 20 and "\n" not in reason, f"{logical_id} {check}: say why, in one line"
 
 
-def test_tables_of_runs_assets_audit_hashes_and_collections_can_be_restored_to_a_point_in_time() -> None:
-    for name in ("RunsTable", "AssetsTable", "PublisherAuditTable", "HashIndexTable", "CollectionsTable"):
+def test_tables_of_runs_assets_audit_hashes_collections_and_deliveries_can_be_restored_to_a_point_in_time() -> None:
+    for name in (
+        "RunsTable",
+        "AssetsTable",
+        "PublisherAuditTable",
+        "HashIndexTable",
+        "CollectionsTable",
+        "DeliveriesTable",
+    ):
         assert RESOURCES[name]["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from support.devstack import ROOT, DevStack
+from support.devstack import DevStack, devstack_command
 
 
 def demo(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m devstack.demo` as `make demo` runs it, in a clean environment."""
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "devstack.demo", "--state-dir", str(state_dir), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={"PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers/common/python'}", "PATH": "/usr/bin:/bin"},
-    )
+    return devstack_command("demo", state_dir, *args)
 
 
 def test_demo_uploads_approves_and_prints_where_it_was_published(devstack: DevStack) -> None:

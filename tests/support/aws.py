@@ -51,6 +51,8 @@ UNIT_ENV = {
     "RENDERGATE_INGEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/IngestQueue",
     "RENDERGATE_MINIO_TOKEN": "unit-test-minio-token",
     "RENDERGATE_COMFY_WEBHOOK_SECRET": "whsec_dW5pdC10ZXN0LWNvbWZ5LXdlYmhvb2stc2VjcmV0",
+    "RENDERGATE_DELIVERIES_TABLE": "DeliveriesTable",
+    "RENDERGATE_DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/deliveries",
 }
 
 
@@ -72,6 +74,7 @@ def create_resources() -> None:
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
     boto3.client("events").create_event_bus(Name=UNIT_ENV["RENDERGATE_EVENT_BUS"])
     boto3.client("sqs").create_queue(QueueName=UNIT_ENV["RENDERGATE_INGEST_QUEUE_URL"].rsplit("/", 1)[-1])
+    boto3.client("sqs").create_queue(QueueName=UNIT_ENV["RENDERGATE_DELIVERY_QUEUE_URL"].rsplit("/", 1)[-1])
     from workflows.seed import seed
 
     seed(s3, UNIT_ENV["RENDERGATE_MEDIA_BUCKET"])
@@ -109,29 +112,21 @@ def create_state_machine(definition: str) -> str:
 
 def reset_clients() -> None:
     """Forget every cached client and connection, so the next call meets the moto now running."""
-    from rendergate import backends, config, events, executions, invoke, queues, storage, workflows
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from pynamodb.models import Model
+
+    from rendergate import backends, config, events, executions, invoke, queues, storage, tables, targets, workflows
     from rendergate.render import request
-    from rendergate.tables import (
-        Actor,
-        Asset,
-        Collection,
-        Entity,
-        FolderClaim,
-        HashIndex,
-        ProviderAnswer,
-        PublisherAudit,
-        RenderEvent,
-        Review,
-        Run,
-    )
 
     config.settings.cache_clear()
     adapters = (storage._s3, storage._presigner, queues._sqs, events._events, executions._sfn, invoke._lambda)
     for adapter in (*adapters, backends.backend):
         adapter.cache_clear()
-    models = (Run, Asset, Review, PublisherAudit, RenderEvent, Entity, FolderClaim, Actor, ProviderAnswer, HashIndex)
-    for model in (*models, Collection):
+    models = [m for m in vars(tables).values() if isinstance(m, type) and issubclass(m, Model) and m is not Model]
+    for model in models:
         model._connection = None
+    DEFAULT_PROVIDERS.clear()
+    targets.forget()
     workflows._verified.clear()
     workflows._index = None
     request._health.clear()

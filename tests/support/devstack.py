@@ -22,6 +22,20 @@ LINK_SIGNING_KEY = "integration-link-signing-key"  # known to the tests, to sign
 TERMINAL = {"completed", "rejected", "failed", "cancelled", "expired"}
 
 
+def devstack_command(
+    module: str, state_dir: Path, *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """`python -m devstack.<module>` as the Makefile runs it (make demo, make replay), in a clean environment."""
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", f"devstack.{module}", "--state-dir", str(state_dir), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PYTHONPATH": f"{ROOT / 'infra'}:{ROOT / 'layers/common/python'}", "PATH": "/usr/bin:/bin"},
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

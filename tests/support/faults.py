@@ -30,16 +30,22 @@ class _Raw(BytesIO):
 
 @dataclass
 class Faults:
-    """The answers still to give (status, error code, message); calls sees every request body sent."""
+    """The answers still to give (status, error code, message); calls sees every request body sent (JSON
+    bodies decoded). S3 (`rest-xml`) errors are XML, as S3 sends them; the others AWS JSON."""
 
     answers: list[tuple[int, str, str]]
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[Any] = field(default_factory=list)
+    xml: bool = False
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        self.calls.append(json.loads(request.body or b"{}"))
+        body = request.body or b"{}"
+        self.calls.append(json.loads(body) if not self.xml else body)
         if not self.answers:
             return None  # through to the service
         status, code, message = self.answers.pop(0)
+        if self.xml:
+            error = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+            return AWSResponse(request.url, status, {"Content-Type": "application/xml"}, _Raw(error))
         return AWSResponse(
             request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(_error(code, message))
         )
@@ -48,7 +54,7 @@ class Faults:
 @contextmanager
 def failing(client: Any, operation: str, *answers: tuple[int, str, str]) -> Iterator[Faults]:
     """`client`'s `operation` first answers with `answers`, then reaches the service as usual."""
-    faults = Faults(list(answers))
+    faults = Faults(list(answers), xml=client.meta.service_model.protocol == "rest-xml")
     event = f"before-send.{client.meta.service_model.service_id.hyphenize()}.{operation}"
     client.meta.events.register_first(event, faults)
     try:

@@ -33,6 +33,7 @@ HTTP_STATUS: list[tuple[type[Exception], int]] = [
     (errors.ImageRejected, 422),
     (errors.QueueFull, 429),
     (errors.TransientError, 503),
+    (errors.TargetsInvalid, 503),
 ]
 # Request bodies are small JSON or form posts; far below API Gateway's 10 MB and Lambda's 6 MB payload limits.
 MAX_BODY_BYTES = 256 * 1024

@@ -86,6 +86,12 @@ class Settings:
     comfy_webhook_secret: str
     comfy_webhook_secret_param: str
     auto_approve_namespaces: tuple[str, ...]
+    deliveries_table: str
+    delivery_queue_url: str
+    delivery_max_attempts: int
+    targets: str
+    targets_param: str
+    targets_cache_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -167,6 +173,12 @@ class Settings:
             comfy_webhook_secret=text("COMFY_WEBHOOK_SECRET"),
             comfy_webhook_secret_param=text("COMFY_WEBHOOK_SECRET_PARAM"),
             auto_approve_namespaces=_list(text("AUTO_APPROVE_NAMESPACES")),
+            deliveries_table=text("DELIVERIES_TABLE", "rendergate-deliveries"),
+            delivery_queue_url=text("DELIVERY_QUEUE_URL"),
+            delivery_max_attempts=max(1, int(text("DELIVERY_MAX_ATTEMPTS", "10"))),
+            targets=text("TARGETS"),
+            targets_param=text("TARGETS_PARAM"),
+            targets_cache_seconds=max(0, int(text("TARGETS_CACHE_SECONDS", "60"))),
         )
 
 
@@ -256,9 +268,25 @@ def storage_credentials() -> tuple[str, str] | None:
     return str(document["access_key_id"]), str(document["secret_access_key"])
 
 
-def _parameter(name: str, decrypt: bool = True) -> str:
+def targets_document() -> str | None:
+    """The delivery targets document (JSON): RENDERGATE_TARGETS locally, else the SSM SecureString, read
+    again once it is older than `targets_cache_seconds`; None when neither exists (no targets)."""
+    config = settings()
+    if config.targets or not config.targets_param:
+        return config.targets or None
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        return _parameter(config.targets_param, max_age=config.targets_cache_seconds)
+    except GetParameterError as error:
+        if "ParameterNotFound" not in str(error):  # Powertools wraps the ClientError in its text
+            raise
+        return None
+
+
+def _parameter(name: str, decrypt: bool = True, max_age: int = 300) -> str:
     if not name:
         raise RuntimeError("a required secret is configured neither in the environment nor as an SSM parameter")
     from aws_lambda_powertools.utilities import parameters
 
-    return str(parameters.get_parameter(name, decrypt=decrypt, max_age=300))
+    return str(parameters.get_parameter(name, decrypt=decrypt, max_age=max_age))

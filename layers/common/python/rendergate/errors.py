@@ -122,6 +122,18 @@ class UploadNotReceived(RendergateError):
     """A presigned upload was never made: its URL expired and the grace period passed without an object."""
 
 
+class TargetsInvalid(RendergateError):
+    """The delivery targets document was refused as a whole; the message names every problem found."""
+
+
+class Undeliverable(RendergateError):
+    """An event cannot become a request to a target (e.g. it names no library path); nothing was sent."""
+
+
+class ReplayFailed(Conflict):
+    """Replaying a publish failed again; the audit row records the stage and the reason."""
+
+
 def unknown_fields(names: Iterable[str], what: str = "field") -> BadRequest:
     """BadRequest naming the first few unknown names and how many more, so the answer stays small."""
     ordered = sorted(names)

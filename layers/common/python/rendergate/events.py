@@ -14,6 +14,18 @@ from rendergate.config import settings
 from rendergate.errors import TransientError
 
 SOURCE = "rendergate"
+# Every type the pipeline puts on the bus; delivery targets subscribe to these by name.
+TYPES = (
+    "run.created.v1",
+    "render.completed.v1",
+    "render.failed.v1",
+    "asset.enriched.v1",
+    "review.requested.v1",
+    "content.publish.approved.v1",
+    "content.published.v1",
+    "content.publish.failed.v1",
+    "content.discarded.v1",
+)
 
 
 @cache

@@ -51,7 +51,7 @@ def minio_notification(body: dict[str, Any]) -> dict[str, int]:
                 }
             )
     if writes:
-        queues.send_to_ingest({"Records": writes})
+        queues.send(settings().ingest_queue_url, {"Records": writes})  # the shape S3 sends
     return {"queued": len(writes), "ignored": len(records) - len(writes)}
 
 

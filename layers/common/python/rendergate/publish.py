@@ -8,6 +8,8 @@ import hashlib
 import re
 import unicodedata
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -77,7 +79,19 @@ def slugify(text: str) -> str:
     return slug[:80] or "untitled"
 
 
-def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]:
+def replay_approval(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]:
+    """Publish one approved asset again with its recorded decision (an audit replay): the same ids, the same
+    audit row. The reviewed bytes are checked again, so an object restored since a failure is published."""
+    item = _publish(run, asset, decision, recheck=True)
+    published = [entry for entry in run.published or [] if entry.get("asset_id") != asset.asset_id] + [item]
+    failures = [entry for entry in run.publish_failures or [] if entry.get("asset_id") != asset.asset_id]
+    run.update(
+        actions=[Run.published.set(published), Run.publish_failures.set(failures), Run.updated_at.set(now_iso())]
+    )
+    return item
+
+
+def _publish(run: Run, asset: Asset, decision: dict[str, Any], recheck: bool = False) -> dict[str, Any]:
     config = settings()
     approval_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/approved"))
     published_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/published"))
@@ -90,6 +104,7 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
     audit.namespace = run.namespace
     audit.reviewer = reviewer
     audit.reviewed_at = reviewed_at
+    earlier = audit.meta or {}
     audit.meta = {
         "run_id": run.run_id,
         "asset_id": asset.asset_id,
@@ -100,21 +115,18 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
         "tags": list(run.tags or []),
         "notes": decision.get("notes"),
         "review_id": decision.get("review_id"),
+        "failures": list(earlier.get("failures", [])),  # every earlier failure stays, with its stage
+        "replays": list(earlier.get("replays", [])) + ([now_iso()] if recheck else []),
     }
-    events.emit(
-        "content.publish.approved.v1",
-        subject=asset.asset_id,
-        data={"run_id": run.run_id, "asset_id": asset.asset_id, "artifact_uri": artifact_uri, "reviewer": reviewer},
-        correlation_id=run.run_id,
-        event_id=approval_id,
-    )
+    with _stage(audit, run, asset, "event"):
+        _announce("content.publish.approved.v1", run, asset, approval_id, artifact_uri=artifact_uri, reviewer=reviewer)
     try:
-        path = _write_to_library(run, asset)
+        path = _write_to_library(run, asset, recheck)
     except ChangedAfterReview as change:
         _record_change(audit, run, asset, change)
         raise
     except Exception as error:
-        _record_failure(audit, run, asset, stage="write", error=error)
+        _record_failure(audit, run, asset, stage="copy", error=error)
         raise
     public_url = f"{config.library_public_base_url}/{path}" if config.library_public_base_url else None
     audit.artifact_path = f"s3://{config.library_bucket}/{path}"
@@ -126,13 +138,9 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
         "public_url": public_url,
         "published_event_id": published_id,
     }
-    events.emit(
-        "content.published.v1",
-        subject=asset.asset_id,
-        data={**item, "run_id": run.run_id, "namespace": run.namespace, "title": run.title, "sha256": asset.sha256},
-        correlation_id=run.run_id,
-        event_id=published_id,
-    )
+    with _stage(audit, run, asset, "event"):
+        announced = {"title": run.title, "tags": list(run.tags or []), "reviewer": reviewer, "sha256": asset.sha256}
+        _announce("content.published.v1", run, asset, published_id, **item, **announced, publish_event_id=approval_id)
     audit.status = "published"
     audit.failure_reason = None
     audit.published_event_id = published_id
@@ -145,18 +153,20 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any]) -> dict[str, Any]
             Asset.status.set("published"),
             Asset.library_key.set(path),
             Asset.public_url.set(public_url) if public_url else Asset.public_url.remove(),
+            Asset.failure_code.remove(),
+            Asset.failure_reason.remove(),
             Asset.updated_at.set(now_iso()),
         ]
     )
     return item
 
 
-def _write_to_library(run: Run, asset: Asset) -> str:
+def _write_to_library(run: Run, asset: Asset, recheck: bool = False) -> str:
     """Write the reviewed bytes at the first free address of `library_paths`; return that address.
     A taken address is this asset's own when its metadata names the asset (a retry or a duplicate call)."""
     if asset.status == "published" and asset.library_key:
         return str(asset.library_key)  # an earlier attempt got this far
-    if asset.status == "failed":  # an earlier attempt found the object changed; that stands
+    if asset.status == "failed" and not recheck:  # an earlier attempt found the object changed; that stands
         raise ChangedAfterReview(str(asset.failure_reason))
     body = _reviewed_bytes(asset)
     library = settings().library_bucket
@@ -196,7 +206,7 @@ def _owner(bucket: str, key: str) -> str | None:
 
 def _record_change(audit: PublisherAudit, run: Run, asset: Asset, change: ChangedAfterReview) -> None:
     """An approved asset whose object changed: fail it with the reason, publish nothing, discard the object."""
-    _record_failure(audit, run, asset, stage="verify", error=change)
+    _record_failure(audit, run, asset, stage="validation", error=change)
     storage.discard(asset.bucket, asset.key)
     asset.update(
         actions=[
@@ -216,20 +226,37 @@ def audit_row(publish_event_id: str) -> PublisherAudit:
         return PublisherAudit(publish_event_id, status="pending", processed_at=now_iso())
 
 
+@contextmanager
+def _stage(audit: PublisherAudit, run: Run, asset: Asset, stage: str) -> Iterator[None]:
+    """Record a failure of this stage on the audit row (and announce it) before it propagates."""
+    try:
+        yield
+    except Exception as error:
+        _record_failure(audit, run, asset, stage=stage, error=error)
+        raise
+
+
 def _record_failure(audit: PublisherAudit, run: Run, asset: Asset, stage: str, error: Exception) -> None:
+    """The audit row becomes `failed` with the reason and `meta.stage` (validation, copy or event), as the
+    replay playbook expects; `content.publish.failed.v1` says the same on the bus."""
     code = getattr(error, "code", None)
+    meta = dict(audit.meta or {})
+    replays = len(meta.get("replays", []))
+    failed_event_id = str(
+        uuid.uuid5(
+            EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/failed/{stage}" + (f"/{replays}" if replays else "")
+        )
+    )
+    failure = {"at": now_iso(), "stage": stage, "code": code, "reason": str(error)[:500], "event_id": failed_event_id}
+    meta.update(stage=stage, failure_code=code, failed_event_id=failed_event_id)
+    meta["failures"] = [*meta.get("failures", []), failure][-20:]
     audit.status = "failed"
     audit.failure_reason = f"{stage}: {error}"
-    audit.meta = {**(audit.meta or {}), "failed_stage": stage, "failure_code": code}
+    audit.meta = meta
     audit.updated_at = now_iso()
     audit.save()
-    events.emit(
-        "content.publish.failed.v1",
-        subject=asset.asset_id,
-        data={"run_id": run.run_id, "asset_id": asset.asset_id, "stage": stage, "code": code, "reason": str(error)},
-        correlation_id=run.run_id,
-        event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/failed/{stage}")),
-    )
+    failed = {"stage": stage, "code": code, "reason": str(error), "publish_event_id": audit.publish_event_id}
+    _announce("content.publish.failed.v1", run, asset, failed_event_id, **failed)
     logger.error(
         "publish failed",
         extra={"asset_id": asset.asset_id, "stage": stage, "transient": not isinstance(error, RendergateError)},
@@ -239,10 +266,13 @@ def _record_failure(audit: PublisherAudit, run: Run, asset: Asset, stage: str, e
 def _discard(run: Run, asset: Asset) -> None:
     storage.discard(asset.bucket, asset.key)
     asset.update(actions=[Asset.status.set("discarded"), Asset.updated_at.set(now_iso())])
+    discarded_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/discarded"))
+    _announce("content.discarded.v1", run, asset, discarded_id, key=asset.key)
+
+
+def _announce(event_type: str, run: Run, asset: Asset, event_id: str, **data: Any) -> None:
+    """Put one of publish's events on the bus: about this asset of this run, in the run's namespace."""
+    about = {"run_id": run.run_id, "asset_id": asset.asset_id, "namespace": run.namespace}
     events.emit(
-        "content.discarded.v1",
-        subject=asset.asset_id,
-        data={"run_id": run.run_id, "asset_id": asset.asset_id, "key": asset.key},
-        correlation_id=run.run_id,
-        event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/{asset.asset_id}/discarded")),
+        event_type, subject=asset.asset_id, data={**about, **data}, correlation_id=run.run_id, event_id=event_id
     )

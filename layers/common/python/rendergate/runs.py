@@ -12,9 +12,10 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
-from rendergate import config, signing, storage
+from rendergate import config, listing, signing, storage
 from rendergate.config import settings
 from rendergate.errors import BadRequest, Conflict, NotFound, scrubbed
+from rendergate.names import NAMESPACE
 from rendergate.profiles import PROFILES
 from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if
 
@@ -43,9 +44,7 @@ ENTERED_FROM: dict[str, frozenset[str]] = {
     "failed": frozenset({"queued", "rendering", "enriching", "awaiting_review", "publishing"}),
     "expired": frozenset({"queued", "awaiting_review"}),
 }
-NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
-LIMIT = re.compile(r"^[0-9]{1,3}$")
 CURSOR_PURPOSE = "runs-cursor"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("2a9c4e1f-6b3d-4f8a-9e2c-7d5b1a3c8e4f")
@@ -386,37 +385,15 @@ def list_runs(status: str | None, limit: str, cursor: str | None) -> dict[str, A
     """Runs newest first, `limit` a page, with a signed cursor for the next page."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-    page = page_size(limit)
     # one status: its own index, so a page is full whatever the mix of statuses; else every run
     index, partition = (Run.by_status, status) if status else (Run.by_created, "runs")
-    listing = f"status={status}" if status else "all"
-    start = open_cursor(CURSOR_PURPOSE, cursor, listing) if cursor else None
-    results = index.query(partition, scan_index_forward=False, limit=page, last_evaluated_key=start, page_size=page)
-    items = [summary(run) for run in results]
-    next_key = results.last_evaluated_key
-    return {"runs": items, "next_cursor": seal_cursor(CURSOR_PURPOSE, listing, next_key) if next_key else None}
-
-
-def page_size(limit: str) -> int:
-    """A listing's `limit`: 1-100, as ASCII digits."""
-    if not LIMIT.match(limit) or not 1 <= int(limit) <= 100:
-        raise BadRequest("limit must be a whole number between 1 and 100")
-    return int(limit)
-
-
-def seal_cursor(purpose: str, listing: str, key: dict[str, Any]) -> str:
-    """The next page's start, signed with the link key for this purpose alone, so only our own keys come back."""
-    payload = json.dumps({"listing": listing, "key": key}, sort_keys=True, separators=(",", ":")).encode()
-    return signing.seal(config.link_signing_key(), purpose, payload)
-
-
-def open_cursor(purpose: str, cursor: str, listing: str) -> dict[str, Any]:
-    """The start key a sealed cursor carries; BadRequest for a cursor that is not ours or not this listing's."""
-    payload = signing.unseal(config.link_signing_key(), purpose, cursor)
-    if payload is None:
-        raise BadRequest("cursor is not one this API returned: pass next_cursor back unchanged")
-    opened = json.loads(payload)
-    if opened["listing"] != listing:
-        raise BadRequest("cursor belongs to another listing: use it with the same status filter")
-    key: dict[str, Any] = opened["key"]
-    return key
+    found, next_cursor = listing.page(
+        lambda start, size: index.query(
+            partition, scan_index_forward=False, limit=size, last_evaluated_key=start, page_size=size
+        ),
+        CURSOR_PURPOSE,
+        f"status={status}" if status else "all",
+        limit,
+        cursor,
+    )
+    return {"runs": [summary(run) for run in found], "next_cursor": next_cursor}

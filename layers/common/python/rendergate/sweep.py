@@ -1,7 +1,8 @@
 """The sweep: nothing is left hanging. Upload and external runs whose time is up start with what arrived
 (or expire when nothing did); objects under incoming/ whose notification was lost are ingested; decisions
-recorded but not yet taken by the state machine are sent again while their run still waits for review.
-Candidate runs come from the Runs table's `by_status` index."""
+recorded but not yet taken by the state machine are sent again while their run still waits for review
+(candidate runs come from the Runs table's `by_status` index); deliveries whose next attempt is overdue
+(its queue message was lost) get a new message."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from rendergate import ingest, review, runs, storage
+from rendergate import ingest, notify, review, runs, storage
 from rendergate.config import settings
 from rendergate.errors import NotFound, UploadNotReceived
 from rendergate.observability import logger
@@ -23,11 +24,12 @@ LISTING_MARKER = "sweep/lost-objects-after"  # the last key looked at, outside i
 
 def sweep(remaining_ms: Callable[[], int], now: float | None = None) -> dict[str, dict[str, str]]:
     """One pass: close overdue uploads, ingest objects whose notification was lost, resend undelivered
-    decisions. Returns what it did, per run (and per object key for lost notifications)."""
+    decisions and overdue deliveries. Returns what it did, per run (per object key for lost notifications,
+    per delivery for deliveries)."""
     closed = close_overdue(remaining_ms)
     lost = ingest_lost_objects(remaining_ms, time.time() if now is None else now)
     resent = redeliver_decisions(remaining_ms)
-    return {"uploads": closed, "lost": lost, "decisions": resent}
+    return {"uploads": closed, "lost": lost, "decisions": resent, "deliveries": notify.resend_overdue(remaining_ms)}
 
 
 def close_overdue(remaining_ms: Callable[[], int]) -> dict[str, str]:

@@ -292,6 +292,15 @@ class Review(Model):
     ttl = NumberAttribute()
 
 
+class AuditByStatus(GlobalSecondaryIndex["PublisherAudit"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    updated_at = UnicodeAttribute(range_key=True)
+
+
 class PublisherAudit(Model):
     """One row per approval event that reached the publisher; upserted on retries and replays."""
 
@@ -314,7 +323,8 @@ class PublisherAudit(Model):
     public_url = UnicodeAttribute(null=True)
     processed_at = UnicodeAttribute(default_for_new=now_iso)
     updated_at = UnicodeAttribute(default=now_iso)
-    meta = JSONAttribute(null=True)
+    meta = JSONAttribute(null=True)  # source meta, slug, the failing `stage` and earlier `failures`, replays
+    by_status = AuditByStatus()
 
 
 class RenderEvent(Model):
@@ -430,3 +440,82 @@ class ProviderAnswer(Model):
     fetched_at = UnicodeAttribute(default_for_new=now_iso)
     expires_at = NumberAttribute()
     ttl = NumberAttribute()
+
+
+class DeliveriesByEvent(GlobalSecondaryIndex["Delivery"]):
+    class Meta:
+        index_name = "by_event"
+        projection = AllProjection()
+
+    event_id = UnicodeAttribute(hash_key=True)
+    target = UnicodeAttribute(range_key=True)
+
+
+class DeliveriesByTarget(GlobalSecondaryIndex["Delivery"]):
+    class Meta:
+        index_name = "by_target"
+        projection = AllProjection()
+
+    target = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class DeliveriesByState(GlobalSecondaryIndex["Delivery"]):
+    class Meta:
+        index_name = "by_state"
+        projection = AllProjection()
+
+    state = UnicodeAttribute(hash_key=True)
+    updated_at = UnicodeAttribute(range_key=True)
+
+
+class Delivery(Model):
+    """One event sent to one target: its attempts, the last answer, the next attempt and how it ended."""
+
+    class Meta:
+        table_name = _config.deliveries_table
+        region = _config.region
+
+    delivery_id = UnicodeAttribute(hash_key=True)  # uuid5 of the event id and the target's name
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    run_id = UnicodeAttribute(null=True)  # the event's correlation id
+    namespace = UnicodeAttribute(null=True)
+    target = UnicodeAttribute()
+    target_kind = UnicodeAttribute()
+    target_host = UnicodeAttribute(null=True)  # scheme and host only: a target's path may hold its token
+    state = UnicodeAttribute()  # pending | sending | delivered | failed | disabled
+    attempts = NumberAttribute(default=0)  # requests sent (or tried)
+    failures = NumberAttribute(default=0)  # attempts that count toward the limit (waits a target asked for do not)
+    last_status = NumberAttribute(null=True)
+    last_outcome = UnicodeAttribute(null=True)  # answered | unknown (sent, no answer) | not_sent
+    response_excerpt = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)  # what the target calls its copy (Discord's message id)
+    next_attempt_at = UnicodeAttribute(null=True)
+    claimed_at = UnicodeAttribute(null=True)  # while `sending`: when the attempt began
+    history = JSONAttribute(default=list)  # the latest attempts: at, attempt, status, outcome, note
+    event = JSONAttribute()  # the CloudEvent envelope, sent again on every attempt
+    created_at = UnicodeAttribute(default_for_new=now_iso)
+    updated_at = UnicodeAttribute(default=now_iso)
+    delivered_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()  # TTL
+    by_event = DeliveriesByEvent()
+    by_target = DeliveriesByTarget()
+    by_state = DeliveriesByState()
+
+
+class TargetState(Model):
+    """A target that stopped taking deliveries (Discord's 404, a webhook's 410), keyed `target#{name}` in
+    the deliveries table. It has none of the indexes' attributes, so listings never show it. It holds for
+    the URL it was recorded for: a document that gives the target another URL enables it again."""
+
+    class Meta:
+        table_name = _config.deliveries_table
+        region = _config.region
+
+    key = UnicodeAttribute(hash_key=True, attr_name="delivery_id")
+    fingerprint = UnicodeAttribute()
+    disabled_at = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    disabled_by = UnicodeAttribute(null=True)  # the delivery whose answer disabled it

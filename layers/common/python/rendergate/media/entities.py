@@ -13,7 +13,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from rendergate import executions, runs, storage
+from rendergate import executions, listing, runs, storage
 from rendergate.config import settings
 from rendergate.errors import BadRequest, Conflict, NotFound, unknown_fields
 from rendergate.media import naming, providers
@@ -304,17 +304,16 @@ def _claim_folder(entity: Entity) -> None:
 
 def list_entities(limit: str, cursor: str | None) -> dict[str, Any]:
     """Entities newest first, with a signed cursor for the next page."""
-    page = runs.page_size(limit)
-    start = runs.open_cursor(CURSOR_PURPOSE, cursor, "entities") if cursor else None
-    results = Entity.by_created.query(
-        "entities", scan_index_forward=False, limit=page, last_evaluated_key=start, page_size=page
+    found, next_cursor = listing.page(
+        lambda start, size: Entity.by_created.query(
+            "entities", scan_index_forward=False, limit=size, last_evaluated_key=start, page_size=size
+        ),
+        CURSOR_PURPOSE,
+        "entities",
+        limit,
+        cursor,
     )
-    items = [summary(entity) for entity in results]
-    next_key = results.last_evaluated_key
-    return {
-        "entities": items,
-        "next_cursor": runs.seal_cursor(CURSOR_PURPOSE, "entities", next_key) if next_key else None,
-    }
+    return {"entities": [summary(entity) for entity in found], "next_cursor": next_cursor}
 
 
 def summary(entity: Entity) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Notifications to people. Here: the log, and a local outbox file; chat integrations hang off the bus."""
+"""Review links for people: the log, and a local outbox file the devstack prints and tests read."""
 
 from __future__ import annotations
 
