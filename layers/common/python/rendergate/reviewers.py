@@ -58,7 +58,7 @@ def create(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     except DoesNotExist:
         existing = None
     if existing is not None:
-        if view(existing) != view(reviewer) | {"created_at": existing.created_at}:
+        if _comparable(existing) != _comparable(reviewer):
             raise Conflict(f"a reviewer with the email {fields['email']} exists already: DELETE it first to change it")
         return view(existing), 200
     with TransactWrite(connection=_connection()) as transaction:
@@ -134,6 +134,10 @@ def view(reviewer: Reviewer) -> dict[str, Any]:
         "slack_user_id": reviewer.slack_user_id,
         "created_at": reviewer.created_at,
     }
+
+
+def _comparable(reviewer: Reviewer) -> dict[str, Any]:
+    return view(reviewer) | {"email": reviewer.email.lower(), "created_at": None}
 
 
 def reviewer_id_for(email: str) -> str:
