@@ -59,7 +59,7 @@ def fire(review_id: str, kind: str) -> str:
     if run is None or review.status != "pending" or run.status != "awaiting_review" or review.expires_at <= now:
         return "closed"
     policy = reviewers.policy(run.namespace)
-    data = runs.review_request(review, run) | {"waiting_hours": int((now - _opened(review)) // HOUR)}
+    data = runs.review_request(review, run) | {"waiting_hours": round((now - _opened(review)) / HOUR)}
     if kind == "escalate":
         if not policy.get("escalate_to"):
             return "closed"
