@@ -4,6 +4,7 @@ Content-Security-Policy allows by its hash; every page works without it, as plai
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -441,7 +442,7 @@ def _span(seconds: float) -> str:
 
 
 def _epoch(iso: str) -> int:
-    return int(time.mktime(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone)
+    return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 def problem(status: int, message: str) -> str:

@@ -348,7 +348,7 @@ def _deliver(review: Review) -> Delivery:
 
 def decision_of(review: Review) -> dict[str, Any]:
     """What the Review task is resumed with: derived from the recorded decision, so a resend is identical."""
-    decision = {
+    decision: dict[str, Any] = {
         "review_id": review.review_id,
         "approved": list(review.approved or []),
         "rejected": list(review.rejected or []),

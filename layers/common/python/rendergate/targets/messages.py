@@ -35,9 +35,11 @@ def of(event: dict[str, Any]) -> Message:
     url = str(data.get("url") or "")
     if event_type == "reviewer.sign_in.v1":
         minutes = max(1, int(data.get("valid_seconds") or 900) // 60)
-        lines = (f"Open the link and press the button to sign in as {data.get('name')}.",)
-        lines += (f"It works once, for {minutes} minutes. If you did not ask for it, ignore this message.",)
-        return Message("Your rendergate sign-in link", lines, url, "Sign in")
+        told = (
+            f"Open the link and press the button to sign in as {data.get('name')}.",
+            f"It works once, for {minutes} minutes. If you did not ask for it, ignore this message.",
+        )
+        return Message("Your rendergate sign-in link", told, url, "Sign in")
     title = str(data.get("title") or data.get("run_id") or "a run")
     count = int(data.get("assets") or len(data.get("asset_ids") or []))
     facts = f"{count} image{'s' if count != 1 else ''} from {data.get('source') or 'a run'} in {data.get('namespace')}"
