@@ -224,7 +224,14 @@ def test_a_cookie_alone_never_acts(aws: None, settings: Callable[..., None]) -> 
     # the session's token without the link's signature
     token = form_of(page(path, cookie, **query)["body"])["csrf"]
     assert post_form(path, {"all": "approve", "csrf": token}, cookie)["statusCode"] == 403
+    # the token of another form of the same session: it is bound to what its form acts on
+    _, other = awaiting("run-2")
+    other_path, other_query = signed(other)
+    other_token = form_of(page(other_path, cookie, **other_query)["body"])["csrf"]
+    assert post_form(path, query | {"all": "approve", "csrf": other_token}, cookie)["statusCode"] == 403
     assert Review.get(review_id).status == "pending"
+    # and with its own token it acts
+    assert post_form(path, query | {"all": "approve", "csrf": token}, cookie)["statusCode"] in (200, 202, 303)
 
 
 def test_link_scanners_change_nothing_on_any_link_we_send(aws: None, settings: Callable[..., None]) -> None:
@@ -238,7 +245,8 @@ def test_link_scanners_change_nothing_on_any_link_we_send(aws: None, settings: C
     for sent in (link, link_of(sent_mail()[-1])):
         path, query = signed(sent)
         for method in ("GET", "HEAD"):
-            assert page(path, method=method, **query)["statusCode"] == 200
+            answer = page(path, method=method, **query)
+            assert (answer["statusCode"], answer.get("cookies") or []) == (200, [])
     assert Review.get(review_id).status == "pending"
     assert list(UsedToken.scan(UsedToken.key.startswith("used#"))) == []
     assert Reviewer.get(ann["reviewer_id"]).signed_out_at is None
