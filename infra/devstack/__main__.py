@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "minio_token": os.environ.pop("RENDERGATE_MINIO_TOKEN", "") or secrets.token_urlsafe(24),
         "comfy_webhook_secret": os.environ.pop("RENDERGATE_COMFY_WEBHOOK_SECRET", "")
         or "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "slack_signing_secret": os.environ.pop("RENDERGATE_SLACK_SIGNING_SECRET", "") or secrets.token_hex(16),
     }
     targets = checked_targets(os.environ.pop("RENDERGATE_TARGETS", "") or "[]")
     os.environ.update(
@@ -92,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         **provider_keys,
         "RENDERGATE_MINIO_TOKEN_PARAM": inbound["minio_token"],
         "RENDERGATE_COMFY_WEBHOOK_SECRET_PARAM": inbound["comfy_webhook_secret"],
+        "RENDERGATE_SLACK_SIGNING_SECRET_PARAM": inbound["slack_signing_secret"],
     }
     _configure_functions(stack, args.state_dir, api.url, api_key, link_key, runpod_key, webhook_secret, more_secrets)
     store_targets(client("ssm", stack.endpoint_url), os.environ["RENDERGATE_TARGETS_PARAM"], targets)
+    verify_senders(client("ses", stack.endpoint_url), targets)
     seed(client("s3", stack.endpoint_url), os.environ["RENDERGATE_MEDIA_BUCKET"])
     poller = QueuePoller(stack, local)
     poller.start()
@@ -172,6 +175,13 @@ def store_targets(ssm: Any, name: str, document: str) -> None:
     ssm.put_parameter(Name=name, Value=document, Type="SecureString", Overwrite=True)
 
 
+def verify_senders(ses: Any, document: str) -> None:
+    """The email targets' senders as verified SES identities, as an operator verifies them once in AWS."""
+    for target in parse(document):
+        if target.kind == "email":
+            ses.verify_email_identity(EmailAddress=target.sender)
+
+
 def _sam_local_env(stack: Stack, moto_port: int) -> dict[str, dict[str, str]]:
     """`sam local invoke --env-vars` for every function: the stack's names, and moto as the endpoint."""
     env = {name: str(value) for f in stack.functions.values() for name, value in f.environment.items()}
@@ -231,6 +241,8 @@ def _banner(state: dict[str, object]) -> str:
             f"  API key       {state['api_key']}",
             f"  MinIO token   {state['minio_token']}   (POST /webhooks/minio: the webhook target's auth_token)",
             f"  comfy secret  {state['comfy_webhook_secret']}   (the nodes' RENDERGATE_COMFY_WEBHOOK_SECRET)",
+            f"  slack secret  {state['slack_signing_secret']}   (signs presses of Slack buttons: POST /slack/actions)",
+            "  review mail   sent through moto's SES: GET /moto-api/data.json on the AWS endpoint lists it",
             f"  renders       {state['render_backend']} at {renders}",
             f"  providers     TMDB and fanart.tv at {state['providers_url']}",
             f"  media bucket  {state['media_bucket']}",

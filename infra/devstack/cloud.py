@@ -108,6 +108,7 @@ def patch_moto() -> None:
     _name_lambda_service_errors()
     _keep_answers_that_come_before_the_wait()
     _name_heartbeat_timeouts()
+    _list_models_without_docker()
 
 
 def _forward_task_failure_cause() -> None:
@@ -219,6 +220,24 @@ def _name_heartbeat_timeouts() -> None:
         return failure
 
     StateTask._from_error = named  # type: ignore[method-assign]
+
+
+def _list_models_without_docker() -> None:
+    """moto's /moto-api/data.json (where the mail sent through SES is read) reads every attribute of every model,
+    and Lambda's `docker_client` then asks for a docker daemon the devstack never uses: its DockerException ends
+    the listing in a 500. Without a daemon the attribute is absent instead, which the listing skips."""
+    from docker.errors import DockerException
+    from moto.utilities.docker_utilities import DockerModel
+
+    connect = DockerModel.__dict__["docker_client"].fget
+
+    def docker_client(self: DockerModel) -> Any:
+        try:
+            return connect(self)
+        except DockerException as error:
+            raise AttributeError("no docker daemon: the devstack runs Lambda without docker") from error
+
+    DockerModel.docker_client = property(docker_client)  # type: ignore[method-assign,assignment]
 
 
 def client(service: str, endpoint_url: str) -> Any:

@@ -127,7 +127,7 @@ def test_get_and_head_of_the_review_link_decide_nothing(devstack: DevStack, awai
         assert requests.head(link, timeout=10).status_code == 200
         page = requests.get(link, timeout=10)
         assert page.status_code == 200
-        assert "<form method=post" in page.text
+        assert "<form id=decision method=post" in page.text
     time.sleep(1)
     still = devstack.run(run["run_id"])
     assert (still["status"], still["review"]["status"]) == ("awaiting_review", "pending")

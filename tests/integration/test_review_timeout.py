@@ -1,4 +1,5 @@
-"""A review nobody decides: the task times out, the run becomes expired, and the link stops working."""
+"""A review nobody decides: the task times out, the run becomes expired, and the link stops working; in a
+namespace whose policy auto-rejects, everything is rejected instead."""
 
 from __future__ import annotations
 
@@ -38,3 +39,18 @@ def test_an_undecided_review_expires(short_review_stack: DevStack) -> None:
     assert late.status_code == 410
     assert requests.get(link, timeout=10).status_code == 410
     assert stack.run(run_id)["status"] == "expired"
+
+
+def test_a_namespace_that_auto_rejects_rejects_what_nobody_decided(short_review_stack: DevStack) -> None:
+    stack = short_review_stack
+    policy = requests.put(
+        f"{stack.api_url}/review-policies/strict", json={"expiry": "auto-reject"}, headers=stack.auth, timeout=10
+    )
+    assert (policy.status_code, policy.json()["expiry"]) == (200, "auto-reject")
+    run_id = stack.upload(png(43), "unseen.png", namespace="strict")
+    stack.wait_for(run_id, "awaiting_review")
+
+    run = stack.wait_for(run_id, "rejected", timeout=REVIEW_TIMEOUT + 30)
+    assert (run["status"], run["published"], run["review"]["status"]) == ("rejected", [], "decided")
+    assert run.get("error") is None
+    assert [asset["status"] for asset in run["assets"]] == ["discarded"]

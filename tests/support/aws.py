@@ -53,6 +53,11 @@ UNIT_ENV = {
     "RENDERGATE_COMFY_WEBHOOK_SECRET": "whsec_dW5pdC10ZXN0LWNvbWZ5LXdlYmhvb2stc2VjcmV0",
     "RENDERGATE_DELIVERIES_TABLE": "DeliveriesTable",
     "RENDERGATE_DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/deliveries",
+    "RENDERGATE_REVIEWERS_TABLE": "ReviewersTable",
+    "RENDERGATE_SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
+    "RENDERGATE_REVIEW_FUNCTION": "rendergate-review",
+    "RENDERGATE_REVIEW_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:rendergate-review",
+    "RENDERGATE_REVIEW_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/review-scheduler",
 }
 
 
@@ -115,11 +120,25 @@ def reset_clients() -> None:
     from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
     from pynamodb.models import Model
 
-    from rendergate import backends, config, events, executions, invoke, queues, storage, tables, targets, workflows
+    from rendergate import (
+        backends,
+        config,
+        events,
+        executions,
+        invoke,
+        queues,
+        schedules,
+        storage,
+        tables,
+        targets,
+        workflows,
+    )
     from rendergate.render import request
+    from rendergate.targets import email
 
     config.settings.cache_clear()
     adapters = (storage._s3, storage._presigner, queues._sqs, events._events, executions._sfn, invoke._lambda)
+    adapters += (schedules._scheduler, email._ses)
     for adapter in (*adapters, backends.backend):
         adapter.cache_clear()
     models = [m for m in vars(tables).values() if isinstance(m, type) and issubclass(m, Model) and m is not Model]

@@ -56,6 +56,8 @@ def http_request(
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
     event["headers"] = {k.lower(): v for k, v in (headers or {}).items()}
+    if "cookie" in event["headers"]:  # API Gateway hands cookies over as their own list
+        event["cookies"] = [c.strip() for c in event["headers"]["cookie"].split(";")]
     event["queryStringParameters"] = query or {}
     event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
     event["isBase64Encoded"] = isinstance(body, bytes)

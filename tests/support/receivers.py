@@ -230,9 +230,11 @@ class Discord(StandIn):
             payload, files = self._payload(seen)
         except _Invalid as invalid:
             return _json(invalid.status, invalid.body)
-        errors = self._check(payload, files)
+        errors = self._check(payload, files) | self._flags_and_components(payload, seen)
         if errors:
             return _json(400, {"code": 50035, "errors": errors, "message": "Invalid Form Body"})
+        if seen.query.get("with_components", ["false"])[-1] != "true":
+            payload.pop("components", None)  # a webhook no application owns: ignored without with_components
         message = self._save(payload, files)
         wait = seen.query.get("wait", ["false"])[-1]
         if wait in ("true", "True", "1"):
@@ -313,6 +315,22 @@ class Discord(StandIn):
                 )
         return errors
 
+    def _flags_and_components(self, payload: dict[str, Any], seen: Seen) -> dict[str, Any]:
+        """A webhook may set only SUPPRESS_EMBEDS (4) and SUPPRESS_NOTIFICATIONS (4096); one that no application
+        owns may send link buttons (style 5, a url, no custom_id) but no interactive component."""
+        errors: dict[str, Any] = {}
+        if int(payload.get("flags") or 0) & ~(4 | 4096):
+            errors["flags"] = _error("MESSAGE_FLAGS_INVALID", "Invalid flags")
+        if seen.query.get("with_components", ["false"])[-1] != "true":
+            return errors
+        for row in payload.get("components") or []:
+            for component in row.get("components") or []:
+                if component.get("style") != 5 or "custom_id" in component or not component.get("url"):
+                    errors["components"] = _error(
+                        "COMPONENT_INTERACTIVE_NOT_ALLOWED", "Interactive components need an application-owned webhook"
+                    )
+        return errors
+
     def _embed(self, embed: Any, files: set[str]) -> tuple[dict[str, Any], int]:
         if not isinstance(embed, dict):
             return _error("DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"), 0
@@ -371,6 +389,8 @@ class Discord(StandIn):
             "id": message_id,
             "type": 0,
             "content": payload.get("content", ""),
+            "flags": int(payload.get("flags") or 0),
+            "components": payload.get("components", []),
             "channel_id": "1130000000000000002",
             "webhook_id": self.webhook_id,
             "author": {"id": self.webhook_id, "username": "rendergate", "bot": True},
@@ -592,3 +612,153 @@ def running(*stand_ins: StandIn) -> Iterator[None]:
         for stand_in in stand_ins:
             stand_in.release()
             stand_in.stop()
+
+
+class Slack(StandIn):
+    """Slack for one app: an incoming webhook (`/services/T…/B…/…`) that takes Block Kit messages as Slack
+    does (`text` or `blocks` required, Block Kit's limits, `ok` on success, `no_service` once the webhook is
+    removed, a 1-per-second rate limit answered 429 with Retry-After), the `response_url` of an interaction
+    (`/actions/…`, at most five uses, `replace_original`), and a user pressing a button: the `block_actions`
+    payload Slack posts to the app's request URL, form-encoded and signed with the app's signing secret by
+    the `slack-sdk`'s own signer."""
+
+    def __init__(self, signing_secret: str, port: int = 0, per_second: int = 20) -> None:
+        super().__init__(port)
+        self.signing_secret = signing_secret
+        self.exists = True
+        self.messages: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+        self.per_second = per_second
+        self._sent: list[float] = []
+        self._uses: dict[str, int] = {}
+
+    def target(self, name: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "kind": "slack", "url": f"{self.url}/services/T0001/B0001/XXXXXXXX", **extra}
+
+    def answer(self, seen: Seen) -> Answer:
+        if seen.method != "POST":
+            return 405, {}, b""
+        if seen.path.startswith("/services/"):
+            return self._incoming(seen)
+        if seen.path.startswith("/actions/"):
+            return self._response_url(seen)
+        return 404, {}, b"no_service"
+
+    def _incoming(self, seen: Seen) -> Answer:
+        if not self.exists or seen.path != "/services/T0001/B0001/XXXXXXXX":
+            return 404, {}, b"no_service"
+        with self._lock:
+            now = time.monotonic()
+            self._sent = [at for at in self._sent if at > now - 1]
+            if len(self._sent) >= self.per_second:
+                return 429, {"Retry-After": "1"}, b"rate_limited"
+            self._sent.append(now)
+        try:
+            body = json.loads(seen.body)
+        except ValueError:
+            return 400, {}, b"invalid_payload"
+        problem = _block_kit_problem(body)
+        if problem:
+            return 400, {}, problem.encode()
+        with self._lock:
+            self.messages.append(body)
+        return 200, {"Content-Type": "text/html"}, b"ok"
+
+    def _response_url(self, seen: Seen) -> Answer:
+        with self._lock:
+            self._uses[seen.path] = self._uses.get(seen.path, 0) + 1
+            if self._uses[seen.path] > 5:
+                return 404, {}, b"used_url"
+        body = json.loads(seen.body)
+        problem = _block_kit_problem(body)
+        if problem:
+            return 400, {}, problem.encode()
+        with self._lock:
+            self.responses.append(body)
+        return 200, {"Content-Type": "application/json"}, b'{"ok":true}'
+
+    def press(
+        self,
+        message: dict[str, Any],
+        action_id: str,
+        user_id: str,
+        user_name: str = "ann",
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """A user presses a button of `message`: the `block_actions` request Slack sends the app's request URL
+        (body and headers, signed), for the test to post (and post again)."""
+        from slack_sdk.signature import SignatureVerifier
+
+        [button] = [
+            element
+            for block in message["blocks"]
+            if block["type"] == "actions"
+            for element in block["elements"]
+            if element["action_id"] == action_id
+        ]
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": "T0001"},
+            "api_app_id": "A0001",
+            "token": "deprecated-verification-token",
+            "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0001"},
+            "trigger_id": "1.2.3",
+            "team": {"id": "T0001", "domain": "studio"},
+            "channel": {"id": "C0001", "name": "reviews"},
+            "message": message,
+            "response_url": f"{self.url}/actions/T0001/{next(_response_ids)}/responsesecret",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "review",
+                    "text": button["text"],
+                    **({"value": button["value"]} if "value" in button else {}),
+                    **({"style": button["style"]} if "style" in button else {}),
+                    "action_ts": "1700000001.000200",
+                }
+            ],
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signature = SignatureVerifier(secret or self.signing_secret).generate_signature(timestamp=stamp, body=body)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": str(signature),
+        }
+        return body, headers
+
+
+_response_ids = itertools.count(1)
+
+
+def _block_kit_problem(body: Any) -> str | None:
+    """What Slack would refuse in a message (the checks our messages could fail), or None."""
+    if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+        return "no_text"
+    for flag in ("unfurl_links", "unfurl_media", "replace_original"):
+        if flag in body and not isinstance(body[flag], bool):
+            return "invalid_payload"
+    blocks = body.get("blocks") or []
+    if len(blocks) > 50:
+        return "invalid_blocks"
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "section" and len(block.get("text", {}).get("text", "")) > 3000:
+            return "invalid_blocks"
+        if kind == "actions":
+            elements = block.get("elements") or []
+            if not 0 < len(elements) <= 25:
+                return "invalid_blocks"
+            for element in elements:
+                if element.get("type") != "button" or len(element["text"]["text"]) > 75:
+                    return "invalid_blocks"
+                if len(element.get("value", "")) > 2000 or len(element.get("url", "")) > 3000:
+                    return "invalid_blocks"
+                if element.get("style") not in (None, "primary", "danger"):
+                    return "invalid_blocks"
+        elif kind not in ("section", "context", "divider", "header", "image"):
+            return "invalid_blocks"
+    return None

@@ -219,11 +219,20 @@ def test_after_a_review_times_out_the_run_shows_it_expired(aws: None) -> None:
     assert call("runs", "GET", "/runs/run-1", headers=AUTH)[1]["review"]["status"] == "expired"
 
 
-def test_review_pages_cannot_be_framed(aws: None) -> None:
+def test_review_pages_cannot_be_framed_and_run_only_their_own_script(aws: None) -> None:
+    import base64
+    import hashlib
+    import re
+
     _, link = awaiting()
-    for response in (get(link), get(link.replace("sig=", "sig=x")), post(link, all="approve")):
+    page = get(link)
+    [script] = re.findall(r"<script>(.*?)</script>", page["body"], re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    for response in (page, get(link.replace("sig=", "sig=x")), post(link, all="approve")):
         headers = {k.lower(): v for k, v in response["headers"].items()}
-        assert headers["content-security-policy"] == "frame-ancestors 'none'"
+        policy = [directive.strip() for directive in headers["content-security-policy"].split(";")]
+        assert "frame-ancestors 'none'" in policy
+        assert f"script-src 'sha256-{digest}'" in policy
         assert headers["x-frame-options"] == "DENY"
 
 

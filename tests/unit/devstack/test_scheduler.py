@@ -54,3 +54,21 @@ def test_each_tick_invokes_the_scheduled_function() -> None:
     scheduler = Scheduler(stack, Local())  # type: ignore[arg-type]
     scheduler._fire(stack.schedules[0])
     assert calls[0][0] == "ReconcileFunction" and calls[0][1]["source"] == "aws.events"
+
+
+def test_one_time_schedules_run_once_when_their_time_comes(aws: None) -> None:
+    import time
+
+    import boto3
+
+    from rendergate import schedules
+
+    schedules.at("past", time.time() - 1, {"reminder": {"review_id": "r", "kind": "remind"}})
+    schedules.at("future", time.time() + 3600, {"reminder": {"review_id": "r", "kind": "escalate"}})
+    scheduler = boto3.client("scheduler")
+
+    [due] = Scheduler.due_one_time(scheduler, time.time())
+
+    assert due["Name"] == "past" and due["Target"]["Input"] == '{"reminder": {"review_id": "r", "kind": "remind"}}'
+    assert [s["Name"] for s in scheduler.list_schedules()["Schedules"]] == ["future"]
+    assert Scheduler.due_one_time(scheduler, time.time()) == []

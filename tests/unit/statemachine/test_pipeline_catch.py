@@ -15,7 +15,7 @@ import pytest
 from rendergate import executions
 from rendergate.errors import RenderFailed, RenderLost, RenderTimedOut
 from rendergate.tables import Run
-from support.pipeline import SERVICE_ERROR, THROTTLED, AnswersItsToken, Raises
+from support.pipeline import ASSETS, SERVICE_ERROR, THROTTLED, AnswersItsToken, Raises, Returns
 
 TRANSIENT_ATTEMPTS = 5  # the first and four retries
 
@@ -160,15 +160,38 @@ def test_a_render_that_outlives_its_timeout_fails_even_while_its_job_sends_heart
 
 
 def test_a_review_nobody_decides_expires_the_run(pipeline, run_input):
-    # Given an upload whose review times out after a second
+    # Given an upload whose review times out after a second, in a namespace whose policy is to expire
+    pipeline.functions.script("ReviewFunction", Returns({"review_id": "review-1"}), Returns({"expired": True}))
     execution = pipeline.start(run_input(review_timeout_seconds=1))
 
-    # Then the review task gives up without a retry, and the run is recorded expired
+    # Then the review task gives up without a retry, the expiry policy is asked, and the run is recorded expired
     description = pipeline.ended(execution)
     assert (description["status"], description["error"]) == ("FAILED", "ReviewExpired")
-    assert len(pipeline.functions.payloads("ReviewFunction")) == 1
+    assert pipeline.functions.payloads("ReviewFunction")[1:] == [{"expiry": {"run_id": "run-upload"}}]
     assert recorded("run-upload") == ("expired", "States.Timeout", "the review was not decided before it timed out")
-    assert pipeline.states_entered(execution)[-2:] == ["RecordExpiry", "Expired"]
+    assert pipeline.states_entered(execution)[-4:] == ["OnReviewExpiry", "DecidedAtExpiry", "RecordExpiry", "Expired"]
+
+
+def test_an_expired_review_that_the_policy_decides_is_published(pipeline, run_input):
+    # Given a review that times out where the policy auto-rejects (or a decision was recorded in time)
+    rejected = {"approved": [], "rejected": ASSETS, "reviewer": "expiry policy (auto-reject)", "notes": ""}
+    pipeline.functions.script("ReviewFunction", Returns({"review_id": "review-1"}), Returns(rejected))
+    execution = pipeline.start(run_input(review_timeout_seconds=1))
+
+    # Then publish gets that decision, as it would a reviewer's
+    description = pipeline.ended(execution)
+    assert description["status"] == "SUCCEEDED"
+    [published] = pipeline.functions.payloads("PublishFunction")
+    assert published["review"] == rejected
+    assert pipeline.states_entered(execution)[-3:] == ["DecidedAtExpiry", "Publish", "Done"]
+
+
+def test_when_the_expiry_policy_cannot_be_asked_the_run_expires(pipeline, run_input):
+    pipeline.functions.script("ReviewFunction", Returns({"review_id": "review-1"}), Raises("RuntimeError", "gone"))
+    execution = pipeline.start(run_input(review_timeout_seconds=1))
+
+    assert pipeline.ended(execution)["error"] == "ReviewExpired"
+    assert recorded("run-upload")[:2] == ("expired", "States.Timeout")
 
 
 def test_a_review_token_failed_for_any_other_reason_fails_the_run(pipeline, run_input):
@@ -200,6 +223,7 @@ def test_when_the_failure_cannot_be_recorded_the_run_still_ends_failed(pipeline,
 
 
 def test_when_the_expiry_cannot_be_recorded_the_run_still_ends_expired(pipeline, run_input):
+    pipeline.functions.script("ReviewFunction", Returns({"review_id": "review-1"}), Returns({"expired": True}))
     payload = run_input(review_timeout_seconds=1)
     boto3.client("dynamodb").delete_table(TableName="RunsTable")
 

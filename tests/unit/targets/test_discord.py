@@ -119,3 +119,32 @@ def test_a_refused_message_fails_with_discords_explanation_and_5xx_is_retried(aw
 
     assert once(discord.target("studio"), published()).note == "HTTP 400: Invalid Form Body"
     assert once(discord.target("studio"), published()).state == "retry"
+
+
+def test_a_review_request_is_text_with_a_link_button_and_the_link_is_not_unfurled(discord: Discord) -> None:
+    url = "https://api.example.test/reviews/abc?exp=1&sig=s"
+    event = envelope("review.requested.v1", {"url": url, "title": "Sunset", "namespace": "library", "assets": 2})
+    mention = "<@&165511591545143296>"
+
+    quiet = once(discord.target("reviews", events=["review.requested.v1"]), event)
+    loud = once(discord.target("ops", events=["review.requested.v1"], mention=mention), event)
+
+    assert quiet.state == loud.state == "delivered", discord.seen[-1].body[:300]
+    first, second = discord.messages
+    assert first["flags"] == 4 and first["embeds"] == [] and url in first["content"]
+    assert first["request"]["allowed_mentions"] == {"parse": []} and "<@" not in first["content"]
+    [[button]] = [row["components"] for row in first["components"]]
+    assert (button["style"], button["url"]) == (5, url)
+    assert second["content"].startswith(mention)
+    assert second["request"]["allowed_mentions"] == {"parse": [], "roles": ["165511591545143296"]}
+
+
+def test_the_stand_in_refuses_interactive_components_on_a_webhook_no_application_owns(discord: Discord) -> None:
+    import requests
+
+    button = {"type": 2, "style": 1, "label": "Approve", "custom_id": "approve"}
+    payload = {"content": "x", "components": [{"type": 1, "components": [button]}]}
+    url = discord.target("x")["url"]
+    assert requests.post(f"{url}?wait=true&with_components=true", json=payload, timeout=5).status_code == 400
+    assert requests.post(f"{url}?wait=true", json=payload, timeout=5).json()["components"] == []
+    assert requests.post(f"{url}?wait=true", json={"content": "x", "flags": 64}, timeout=5).status_code == 400

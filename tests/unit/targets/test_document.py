@@ -95,7 +95,7 @@ def test_secrets_never_appear_in_a_targets_repr() -> None:
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"kind": "slack"}, "kind must be one of webhook, discord, jellyfin, kodi"),
+        ({"kind": "sms"}, "kind must be one of webhook, discord, jellyfin, kodi, slack, email"),
         ({"name": "Has Spaces"}, "name must be"),
         ({"url": "ftp://n8n.example.test/x"}, "url must be an http(s) URL"),
         ({"url": "https://user:pass@n8n.example.test/x"}, "without credentials"),

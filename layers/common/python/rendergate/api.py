@@ -13,8 +13,9 @@ from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.shared.cookies import Cookie
 
-from rendergate import config, errors, signing
+from rendergate import config, errors, pages, signing
 from rendergate.observability import logger
 
 # Domain errors → HTTP status, in one place. Order matters: the first matching class wins.
@@ -44,7 +45,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Robots-Tag": "noindex",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Content-Security-Policy": pages.CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
 }
@@ -200,9 +201,12 @@ def _too_large() -> errors.BodyTooLarge:
     return errors.BodyTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
 
 
-def html(status: int, page: str) -> Response[str]:
-    """An HTML page that is never cached, indexed or framed."""
-    return Response(status_code=status, content_type=content_types.TEXT_HTML, body=page, headers=dict(SECURITY_HEADERS))
+def html(status: int, page: str, location: str | None = None, cookies: list[Cookie] | None = None) -> Response[str]:
+    """An HTML page that is never cached, indexed or framed (or a 303 to `location`), setting `cookies`."""
+    headers = dict(SECURITY_HEADERS) | ({"Location": location} if location else {})
+    return Response(
+        status_code=status, content_type=content_types.TEXT_HTML, body=page, headers=headers, cookies=cookies or []
+    )
 
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

@@ -92,6 +92,12 @@ class Settings:
     targets: str
     targets_param: str
     targets_cache_seconds: int
+    reviewers_table: str = "rendergate-reviewers"
+    slack_signing_secret: str = ""
+    slack_signing_secret_param: str = ""
+    review_function: str = ""
+    review_function_arn: str = ""
+    review_scheduler_role_arn: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -179,6 +185,12 @@ class Settings:
             targets=text("TARGETS"),
             targets_param=text("TARGETS_PARAM"),
             targets_cache_seconds=max(0, int(text("TARGETS_CACHE_SECONDS", "60"))),
+            reviewers_table=text("REVIEWERS_TABLE", "rendergate-reviewers"),
+            slack_signing_secret=text("SLACK_SIGNING_SECRET"),
+            slack_signing_secret_param=text("SLACK_SIGNING_SECRET_PARAM"),
+            review_function=text("REVIEW_FUNCTION"),
+            review_function_arn=text("REVIEW_FUNCTION_ARN"),
+            review_scheduler_role_arn=text("REVIEW_SCHEDULER_ROLE_ARN"),
         )
 
 
@@ -282,6 +294,13 @@ def targets_document() -> str | None:
         if "ParameterNotFound" not in str(error):  # Powertools wraps the ClientError in its text
             raise
         return None
+
+
+def slack_signing_secret() -> str:
+    """Slack's signing secret for `POST /slack/actions`: RENDERGATE_SLACK_SIGNING_SECRET locally, else the SSM
+    SecureString."""
+    config = settings()
+    return (config.slack_signing_secret or _parameter(config.slack_signing_secret_param)).strip()
 
 
 def _parameter(name: str, decrypt: bool = True, max_age: int = 300) -> str:

@@ -21,6 +21,8 @@ TYPES = (
     "render.failed.v1",
     "asset.enriched.v1",
     "review.requested.v1",
+    "review.reminder.v1",
+    "review.escalated.v1",
     "content.publish.approved.v1",
     "content.published.v1",
     "content.publish.failed.v1",

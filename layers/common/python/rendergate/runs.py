@@ -358,6 +358,21 @@ def delivery(review: Review, run: Run) -> str | None:
     return "pending" if run.status == "awaiting_review" else "undelivered"
 
 
+def review_request(review: Review, run: Run) -> dict[str, Any]:
+    """What review events say about a review: its run, what waits, the link and when it expires."""
+    return {
+        "run_id": run.run_id,
+        "review_id": review.review_id,
+        "asset_ids": list(review.asset_ids or []),
+        "url": review_link(review),
+        "title": run.title,
+        "namespace": run.namespace,
+        "source": run.source,
+        "assets": len(review.asset_ids or []),
+        "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(review.expires_at))),
+    }
+
+
 def review_link(review: Review) -> str:
     """The signed link a reviewer opens; the signature covers the review id and the expiry."""
     expires_at = int(review.expires_at)

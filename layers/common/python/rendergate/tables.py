@@ -288,6 +288,10 @@ class Review(Model):
     decided_at = UnicodeAttribute(null=True)
     delivered_at = UnicodeAttribute(null=True)  # when the state machine took the decision (SendTaskSuccess)
     locked_types = ListAttribute[str](null=True)  # an entity's review: the types the reviewer locked
+    asset_notes = JSONAttribute(null=True)  # per asset id, the reviewer's note
+    reviewer_id = UnicodeAttribute(null=True)  # a signed-in reviewer's id (reviewer then holds their name)
+    reminded_at = NumberAttribute(null=True)  # the last reminder sent, for throttling
+    escalated_at = NumberAttribute(null=True)
     created_at = UnicodeAttribute(default_for_new=now_iso)
     ttl = NumberAttribute()
 
@@ -483,6 +487,7 @@ class Delivery(Model):
     namespace = UnicodeAttribute(null=True)
     target = UnicodeAttribute()
     target_kind = UnicodeAttribute()
+    recipient = UnicodeAttribute(null=True)  # a reviewer the delivery is addressed to, through their target
     target_host = UnicodeAttribute(null=True)  # scheme and host only: a target's path may hold its token
     state = UnicodeAttribute()  # pending | sending | delivered | failed | disabled
     attempts = NumberAttribute(default=0)  # requests sent (or tried)
@@ -519,3 +524,80 @@ class TargetState(Model):
     disabled_at = UnicodeAttribute()
     reason = UnicodeAttribute()
     disabled_by = UnicodeAttribute(null=True)  # the delivery whose answer disabled it
+
+
+class ReviewersByNamespace(GlobalSecondaryIndex["Membership"]):
+    class Meta:
+        index_name = "by_namespace"
+        projection = AllProjection()
+
+    member_of = UnicodeAttribute(hash_key=True)
+    member = UnicodeAttribute(range_key=True)
+
+
+class ReviewersByCreated(GlobalSecondaryIndex["Reviewer"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class Reviewer(Model):
+    """A named person who reviews some namespaces: where to reach them, and when they last signed out (sessions
+    issued before that are refused)."""
+
+    class Meta:
+        table_name = _config.reviewers_table
+        region = _config.region
+
+    reviewer_id = UnicodeAttribute(hash_key=True)  # uuid5 of the lower-cased email
+    listing = UnicodeAttribute(default="reviewers")
+    created_at = UnicodeAttribute(default_for_new=now_iso)
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    namespaces = ListAttribute[str](default=list)  # "*" reviews every namespace
+    target = UnicodeAttribute(null=True)  # a target of the targets document; else email
+    slack_user_id = UnicodeAttribute(null=True)  # who may press the Slack buttons as this reviewer
+    signed_out_at = NumberAttribute(null=True)
+    by_created = ReviewersByCreated()
+
+
+class Membership(Model):
+    """That a reviewer reviews a namespace, keyed `member#{namespace}#{reviewer id}` in the reviewers table, so
+    the reviewers of a namespace are one query of its sparse index."""
+
+    class Meta:
+        table_name = _config.reviewers_table
+        region = _config.region
+
+    key = UnicodeAttribute(hash_key=True, attr_name="reviewer_id")
+    member_of = UnicodeAttribute()
+    member = UnicodeAttribute()
+    by_namespace = ReviewersByNamespace()
+
+
+class ReviewPolicy(Model):
+    """A namespace's reminder, escalation and expiry policy, keyed `policy#{namespace}` in the reviewers table."""
+
+    class Meta:
+        table_name = _config.reviewers_table
+        region = _config.region
+
+    key = UnicodeAttribute(hash_key=True, attr_name="reviewer_id")
+    policy = JSONAttribute()
+    updated_at = UnicodeAttribute(default=now_iso)
+
+
+class UsedToken(Model):
+    """A one-time credential that was used (a sign-in link, a Slack request's signature), keyed `used#{purpose}#…`
+    in the reviewers table until it could no longer be presented anyway."""
+
+    class Meta:
+        table_name = _config.reviewers_table
+        region = _config.region
+
+    key = UnicodeAttribute(hash_key=True, attr_name="reviewer_id")
+    used_at = UnicodeAttribute(default_for_new=now_iso)
+    ttl = NumberAttribute()

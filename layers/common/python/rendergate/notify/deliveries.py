@@ -31,7 +31,7 @@ from rendergate.config import settings
 from rendergate.errors import BadRequest, Conflict, NotFound, Undeliverable
 from rendergate.names import EVENT_ID, TARGET
 from rendergate.observability import logger
-from rendergate.tables import Delivery, TargetState, now_iso, save_if_absent, update_if
+from rendergate.tables import Delivery, Reviewer, TargetState, now_iso, save_if_absent, update_if
 from rendergate.targets import Target
 from rendergate.targets.http import Answer, NoAnswer, Verdict, send
 
@@ -51,6 +51,7 @@ TTL_SECONDS = 90 * 24 * 3600
 CONCURRENCY = 16
 CURSOR_PURPOSE = "deliveries-cursor"
 T = TypeVar("T")
+ADDRESSED = frozenset({"review.requested.v1", "review.reminder.v1", "review.escalated.v1"})
 
 
 def clock() -> float:
@@ -87,14 +88,65 @@ def accept(envelope: Any) -> list[tuple[Delivery, bool]]:
         logger.error("an event without id or type; dropped", extra={"event": str(envelope)[:200]})
         return []
     interested = [target for target in targets.current() if envelope["type"] in target.events]
-    namespace = _namespace(envelope) if interested else None
+    addressed = envelope["type"] in ADDRESSED
+    namespace = _namespace(envelope) if interested or addressed else None
+    chosen: list[tuple[Target, Reviewer | None]] = [
+        (target, None) for target in interested if target.wants(str(envelope["type"]), namespace)
+    ]
+    if addressed:
+        chosen += [pair for pair in _addressees(envelope, namespace) if (pair[0], None) not in chosen]
     due = []
-    for target in interested:
-        if target.wants(str(envelope["type"]), namespace):
-            row, created = _open(target, envelope, namespace)
-            if row.state == "pending" and not _later(row):
-                due.append((row, created))
+    for target, reviewer in chosen:
+        row, created = _open(target, envelope, namespace, reviewer)
+        if row.state == "pending" and not _later(row):
+            due.append((row, created))
     return due
+
+
+def send_personal(reviewer: Reviewer, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A message for one reviewer that is not an event on the bus (their sign-in link): recorded and sent as
+    a delivery to the reviewer's target (or by email), retried like any other. Conflict when there is no way
+    to reach them."""
+    target = reviewer_target(reviewer)
+    if target is None:
+        raise Conflict(
+            f"there is no way to reach {reviewer.name}: name a target of the targets document as their target, "
+            "or add an email target"
+        )
+    envelope = events.envelope(event_type, reviewer.reviewer_id, data, reviewer.reviewer_id, str(uuid.uuid4()))
+    row, _ = _open(target, envelope, None, reviewer)
+    _schedule(row.delivery_id, 0)
+    return {"delivery_id": row.delivery_id, "target": target.name, "kind": target.kind}
+
+
+def reviewer_target(reviewer: Reviewer) -> Target | None:
+    """Where a reviewer is reached: their own target, else the first email target of the document."""
+    if reviewer.target:
+        return targets.named(reviewer.target)
+    return next((target for target in targets.current() if target.kind == "email"), None)
+
+
+def _addressees(envelope: dict[str, Any], namespace: str | None) -> list[tuple[Target, Reviewer | None]]:
+    """Who a review event is addressed to: the namespace's reviewers (each through their own target), or for
+    an escalation the target its policy names."""
+    from rendergate import reviewers
+
+    data = envelope.get("data") or {}
+    if envelope["type"] == "review.escalated.v1":
+        target = targets.named(str(data.get("escalate_to") or ""))
+        if target is None:
+            logger.warning(
+                "the escalation target is not in the targets document", extra={"target": data.get("escalate_to")}
+            )
+        return [(target, None)] if target is not None else []
+    found: list[tuple[Target, Reviewer | None]] = []
+    for reviewer in reviewers.of_namespace(namespace):
+        target = reviewer_target(reviewer)
+        if target is None:
+            logger.warning("a reviewer cannot be reached", extra={"reviewer_id": reviewer.reviewer_id})
+            continue
+        found.append((target, reviewer))
+    return found
 
 
 def attempt_when_due(message: dict[str, Any], remaining_ms: Callable[[], int]) -> None:
@@ -231,6 +283,7 @@ def view(row: Delivery) -> dict[str, Any]:
         "target": row.target,
         "kind": row.target_kind,
         "target_host": row.target_host,
+        "recipient": row.recipient,
         "event_id": row.event_id,
         "event_type": row.event_type,
         "run_id": row.run_id,
@@ -260,8 +313,9 @@ def retry_delay(failures: int, asked: float | None) -> float:
     return random.uniform(step / 2, step)
 
 
-def delivery_id_for(event_id: str, target_name: str) -> str:
-    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{event_id}/{target_name}"))
+def delivery_id_for(event_id: str, target_name: str, recipient: str | None = None) -> str:
+    name = f"{event_id}/{target_name}" + (f"/{recipient}" if recipient else "")
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, name))
 
 
 def _namespace(envelope: dict[str, Any]) -> str | None:
@@ -275,12 +329,16 @@ def _namespace(envelope: dict[str, Any]) -> str | None:
     return run.namespace if run else None
 
 
-def _open(target: Target, envelope: dict[str, Any], namespace: str | None) -> tuple[Delivery, bool]:
-    """The delivery of this event to this target: created now (disabled at once for a disabled target), or
-    the one an earlier copy of the event created; and which of the two."""
+def _open(
+    target: Target, envelope: dict[str, Any], namespace: str | None, reviewer: Reviewer | None = None
+) -> tuple[Delivery, bool]:
+    """The delivery of this event to this target (addressed to `reviewer`, if any): created now (disabled at
+    once for a disabled target), or the one an earlier copy of the event created; and which of the two."""
     now = clock()
+    recipient = reviewer.reviewer_id if reviewer else None
     row = Delivery(
-        delivery_id_for(str(envelope["id"]), target.name),
+        delivery_id_for(str(envelope["id"]), target.name, recipient),
+        recipient=recipient,
         event_id=str(envelope["id"]),
         event_type=str(envelope["type"]),
         run_id=str(envelope.get("correlationid") or "") or None,
@@ -333,8 +391,19 @@ def _claim(row: Delivery) -> bool:
 
 
 def _send(target: Target, row: Delivery) -> tuple[Verdict, Answer | None, str]:
+    event = dict(row.event)
+    if row.recipient:
+        from rendergate import reviewers
+
+        reviewer = reviewers.find(str(row.recipient))
+        if reviewer is None:
+            return Verdict("failed", "the reviewer it was addressed to was removed"), None, "not_sent"
+        event["recipient"] = {"reviewer_id": reviewer.reviewer_id, "name": reviewer.name, "email": reviewer.email}
     try:
-        outgoing = target.adapter.request(target, row.event)
+        if hasattr(target.adapter, "deliver"):  # not an HTTP request (email through SES)
+            verdict, answer, outcome = target.adapter.deliver(target, event)
+            return verdict, answer, outcome
+        outgoing = target.adapter.request(target, event)
     except Undeliverable as error:
         return Verdict("failed", str(error)), None, "not_sent"
     try:

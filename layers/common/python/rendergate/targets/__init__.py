@@ -20,16 +20,28 @@ from rendergate import config, events
 from rendergate.errors import TargetsInvalid
 from rendergate.names import NAMESPACE, TARGET
 from rendergate.observability import logger
-from rendergate.targets import discord, jellyfin, kodi, webhook
+from rendergate.targets import discord, email, jellyfin, kodi, slack, webhook
 
-KINDS: dict[str, ModuleType] = {"webhook": webhook, "discord": discord, "jellyfin": jellyfin, "kodi": kodi}
+KINDS: dict[str, ModuleType] = {
+    "webhook": webhook,
+    "discord": discord,
+    "jellyfin": jellyfin,
+    "kodi": kodi,
+    "slack": slack,
+    "email": email,
+}
 FIELDS = {  # beyond name, kind, url, events and namespaces: required, then optional
     "webhook": ({"secret"}, set()),
-    "discord": (set(), set()),
+    "discord": (set(), {"mention"}),
     "jellyfin": ({"api_key", "library_root"}, set()),
     "kodi": ({"library_root"}, {"username", "password"}),
+    "slack": (set(), set()),
+    "email": ({"sender"}, {"to"}),
 }
 COMMON = {"name", "kind", "url", "events", "namespaces"}
+WITHOUT_URL = frozenset({"email"})  # kinds that are not reached over HTTP
+EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$")
+DISCORD_MENTIONS = re.compile(r"^(<@&?\d{17,20}>)( <@&?\d{17,20}>)*$")
 
 DISCORD_PATH = re.compile(r"/webhooks/\d+/[^/]+/?$")
 MIN_SECRET_BYTES = 24  # Standard Webhooks: at least 24 random bytes
@@ -54,10 +66,14 @@ class Target:
     username: str = ""
     password: str = field(default="", repr=False)
     library_root: str = ""
+    mention: str = ""
+    sender: str = ""
+    to: str = ""
 
     def wants(self, event_type: str, namespace: str | None) -> bool:
-        """Whether this target takes events of `event_type` from `namespace`."""
-        if event_type not in self.events:
+        """Whether this target takes events of `event_type` from `namespace` (an email target without `to`
+        carries only messages addressed to reviewers)."""
+        if event_type not in self.events or (self.kind == "email" and not self.to):
             return False
         return self.namespaces is None or namespace in self.namespaces
 
@@ -73,6 +89,8 @@ class Target:
     @property
     def host(self) -> str:
         """Scheme, host and port: enough to say where deliveries go, never the path (it may hold a token)."""
+        if self.kind in WITHOUT_URL:
+            return f"{self.kind}:{self.sender.rsplit('@', 1)[-1]}"
         parts = urlsplit(self.url)
         return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
@@ -161,12 +179,23 @@ def _target(item: Any, problems: list[str]) -> Target | None:
     for key, value in texts.items():
         if not isinstance(value, str) or (key in required and not value.strip()):
             problems.append(f"{key} must be a non-empty string")
-    url = item.get("url")
+    url = item.get("url", "" if kind in WITHOUT_URL else None)
     parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
+    if kind in WITHOUT_URL:
+        if url:
+            problems.append(f"a {kind} target has no url")
+    elif parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
         problems.append("url must be an http(s) URL without credentials in it")
     elif kind == "discord" and not DISCORD_PATH.search(parts.path):
         problems.append("url must be a Discord webhook URL (…/api/webhooks/{id}/{token})")
+    if kind == "discord" and texts.get("mention") and not DISCORD_MENTIONS.match(str(texts["mention"])):
+        problems.append("mention must be Discord mentions such as '<@80351110224678912>' or '<@&165511591545143296>'")
+    if kind == "email":
+        addresses = [str(texts.get("sender", ""))] + [
+            a.strip() for a in str(texts.get("to", "")).split(",") if a.strip()
+        ]
+        if not all(EMAIL_ADDRESS.match(address) for address in addresses):
+            problems.append("sender and to must be email addresses (to: several separated by commas)")
     if kind == "webhook" and isinstance(texts.get("secret"), str):
         _check_secret(str(texts["secret"]), problems)
     event_types = _event_types(item, kind, problems)

@@ -4,12 +4,18 @@ limits rather than refused; `allowed_mentions: {"parse": []}` so titles and tags
 image travels as the embed's image: its public URL when the library has one, else the file itself as an
 attachment (`files[0]` beside `payload_json`), never a presigned URL that may expire before Discord reads it.
 429 waits the body's `retry_after` (seconds, a float); 401, 403 and 404 (an unknown or deleted webhook,
-a bad token) disable the target; 400 fails the delivery with Discord's own explanation."""
+a bad token) disable the target; 400 fails the delivery with Discord's own explanation.
+
+A message that asks someone to act (a review request, a reminder, a sign-in link) is text with the link, sent
+with `flags: 4` (SUPPRESS_EMBEDS) so Discord does not unfurl the link (fetching it as a preview), and a link
+button (`with_components=true`: a webhook that no application owns may send link buttons, never interactive
+ones). It mentions only whom the target's `mention` names (`<@user id>`, `<@&role id>`)."""
 
 from __future__ import annotations
 
 import json
 import posixpath
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rendergate import storage
 from rendergate.errors import NotFound
 from rendergate.observability import logger
+from rendergate.targets import messages
 from rendergate.targets.http import Answer, Outgoing, Verdict, by_status, retry_after
 
 if TYPE_CHECKING:
@@ -39,10 +46,16 @@ TITLES = {
     "content.discarded.v1": "Discarded",
 }
 COLOURS = {"content.published.v1": 0x2ECC71, "content.publish.failed.v1": 0xE74C3C, "render.failed.v1": 0xE74C3C}
+SUPPRESS_EMBEDS = 4
+CONTENT = 2000
+LINK_BUTTON = 5
+MENTION = re.compile(r"<@(&?)(\d{17,20})>")
 SHOWN = ("namespace", "author", "reviewer", "tags", "stage", "code", "reason", "error", "message")
 
 
 def request(target: Target, event: dict[str, Any]) -> Outgoing:
+    if event.get("type") in messages.ASKING:
+        return _asking(target, event)
     data = event.get("data") or {}
     embed = _embed(event, data)
     cover_url, cover_file = _cover(data) if event.get("type") == "content.published.v1" else (None, None)
@@ -74,6 +87,31 @@ def outcome(answer: Answer) -> Verdict:
     if answer.status == 400:
         return Verdict("failed", f"HTTP 400: {said or 'Discord refused the message'}")
     return by_status(answer)
+
+
+def _asking(target: Target, event: dict[str, Any]) -> Outgoing:
+    """A message that asks someone to act: text and a link button, no embed, no unfurled link."""
+    asked = messages.of(event)
+    mentions = MENTION.findall(target.mention)
+    allowed: dict[str, Any] = {"parse": []}
+    if users := [snowflake for role, snowflake in mentions if not role]:
+        allowed["users"] = users
+    if roles := [snowflake for role, snowflake in mentions if role]:
+        allowed["roles"] = roles
+    lead = " ".join(f"<@{role}{snowflake}>" for role, snowflake in mentions)
+    content = "\n".join(filter(None, [lead, f"**{asked.subject}**", *asked.lines, asked.url]))
+    if _units(content) > CONTENT:
+        content = _cut("\n".join(filter(None, [lead, f"**{asked.subject}**", *asked.lines])), CONTENT - 200)
+        content += "\n" + asked.url
+    button = {"type": 2, "style": LINK_BUTTON, "label": asked.action, "url": asked.url}
+    payload = {
+        "content": content,
+        "flags": SUPPRESS_EMBEDS,
+        "allowed_mentions": allowed,
+        "components": [{"type": 1, "components": [button]}],
+    }
+    url = _waiting(target.url, with_components="true")
+    return Outgoing(url, {"Content-Type": "application/json"}, body=json.dumps(payload).encode())
 
 
 def fit(embed: dict[str, Any]) -> dict[str, Any]:
@@ -154,10 +192,11 @@ def _cover(data: dict[str, Any]) -> tuple[str | None, tuple[str | None, bytes, s
     return None, (f"cover.{EMBEDDABLE[content_type]}", body, content_type)
 
 
-def _waiting(url: str) -> str:
+def _waiting(url: str, **more: str) -> str:
     """The webhook URL with `wait=true` (other query parameters, such as `thread_id`, kept)."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "wait"] + [("wait", "true")]
+    added = {"wait": "true", **more}
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in added] + list(added.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
