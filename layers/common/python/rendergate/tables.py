@@ -22,7 +22,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from rendergate.config import settings
+from rendergate.config import on_reset, settings
 
 _config = settings()
 
@@ -102,7 +102,7 @@ class Run(Model):
     or a render request."""
 
     class Meta:
-        table_name = _config.runs_table
+        table_name = _config.tables.runs
         region = _config.region
 
     run_id = UnicodeAttribute(hash_key=True)
@@ -183,7 +183,7 @@ class Asset(Model):
     """One image of a run, with what enrichment learned about it and where it was published."""
 
     class Meta:
-        table_name = _config.assets_table
+        table_name = _config.tables.assets
         region = _config.region
 
     asset_id = UnicodeAttribute(hash_key=True)
@@ -242,7 +242,7 @@ class HashIndex(Model):
     `phash#{type}#{band}#{bits}` lists the assets whose phash has those 16 bits in that band."""
 
     class Meta:
-        table_name = _config.hash_index_table
+        table_name = _config.tables.hash_index
         region = _config.region
 
     hash_key = UnicodeAttribute(hash_key=True)
@@ -259,7 +259,7 @@ class Collection(Model):
     """A library item (`{namespace}/{slug}`) and the asset types its owner locked against auto-selection."""
 
     class Meta:
-        table_name = _config.collections_table
+        table_name = _config.tables.collections
         region = _config.region
 
     collection_id = UnicodeAttribute(hash_key=True)  # "{namespace}/{slug}", or "{namespace}" for a library
@@ -272,7 +272,7 @@ class Review(Model):
     """A human review: the task token it resumes, stored behind a short id, and its one decision."""
 
     class Meta:
-        table_name = _config.reviews_table
+        table_name = _config.tables.reviews
         region = _config.region
 
     review_id = UnicodeAttribute(hash_key=True)
@@ -305,7 +305,7 @@ class PublisherAudit(Model):
     """One row per approval event that reached the publisher; upserted on retries and replays."""
 
     class Meta:
-        table_name = _config.audit_table
+        table_name = _config.tables.audit
         region = _config.region
 
     publish_event_id = UnicodeAttribute(hash_key=True)
@@ -332,7 +332,7 @@ class RenderEvent(Model):
     reconciler act once, however often the same outcome is reported."""
 
     class Meta:
-        table_name = _config.render_events_table
+        table_name = _config.tables.render_events
         region = _config.region
 
     event_id = UnicodeAttribute(hash_key=True)  # "{job_id}:{status}"
@@ -359,7 +359,7 @@ class Entity(Model):
     and what was published for it. Its enrichments are runs whose assets are provider candidates."""
 
     class Meta:
-        table_name = _config.entities_table
+        table_name = _config.tables.entities
         region = _config.region
 
     entity_id = UnicodeAttribute(hash_key=True)
@@ -396,7 +396,7 @@ class FolderClaim(Model):
     """One library folder belongs to one entity; claimed conditionally, case-insensitively."""
 
     class Meta:
-        table_name = _config.entities_table
+        table_name = _config.tables.entities
         region = _config.region
 
     entity_id = UnicodeAttribute(hash_key=True)  # "folder#{namespace}/{folder, lower case}"
@@ -408,7 +408,7 @@ class Actor(Model):
     with their profile image analysed and cached once."""
 
     class Meta:
-        table_name = _config.actors_table
+        table_name = _config.tables.actors
         region = _config.region
 
     actor_id = UnicodeAttribute(hash_key=True)  # "tmdb-{person id}"
@@ -431,7 +431,7 @@ class ProviderAnswer(Model):
     readers check `expires_at` themselves, since TTL deletion lags)."""
 
     class Meta:
-        table_name = _config.provider_cache_table
+        table_name = _config.tables.provider_cache
         region = _config.region
 
     request_key = UnicodeAttribute(hash_key=True)  # "{provider} {path}?{query}"
@@ -473,7 +473,7 @@ class Delivery(Model):
     """One event sent to one target: its attempts, the last answer, the next attempt and how it ended."""
 
     class Meta:
-        table_name = _config.deliveries_table
+        table_name = _config.tables.deliveries
         region = _config.region
 
     delivery_id = UnicodeAttribute(hash_key=True)  # uuid5 of the event id and the target's name
@@ -511,7 +511,7 @@ class TargetState(Model):
     the URL it was recorded for: a document that gives the target another URL enables it again."""
 
     class Meta:
-        table_name = _config.deliveries_table
+        table_name = _config.tables.deliveries
         region = _config.region
 
     key = UnicodeAttribute(hash_key=True, attr_name="delivery_id")
@@ -519,3 +519,10 @@ class TargetState(Model):
     disabled_at = UnicodeAttribute()
     reason = UnicodeAttribute()
     disabled_by = UnicodeAttribute(null=True)  # the delivery whose answer disabled it
+
+
+@on_reset
+def _forget_connections() -> None:
+    """Each model keeps the connection it opened; the next use opens one for the settings now in force."""
+    for model in (value for value in globals().values() if isinstance(value, type) and issubclass(value, Model)):
+        model._connection = None
