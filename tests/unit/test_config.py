@@ -52,19 +52,12 @@ def test_a_secret_is_there_as_a_value_or_as_the_name_of_its_parameter() -> None:
         Settings.from_env(without("RENDERGATE_API_KEY"))
 
 
-def test_what_is_required_can_depend_on_another_setting() -> None:
+def test_the_runpod_key_is_required_only_of_runpod_renders() -> None:
     with_comfyui = without("RENDERGATE_RUNPOD_API_KEY")
     assert Settings.from_env(with_comfyui).secrets.runpod_api_key.value == ""
     with pytest.raises(SettingsInvalid) as raised:
         Settings.from_env(with_comfyui | {"RENDERGATE_RENDER_BACKEND": "runpod"})
     assert raised.value.missing == ("RENDERGATE_RUNPOD_API_KEY (or RENDERGATE_RUNPOD_API_KEY_PARAM)",)
-
-    on_minio = without(STORAGE_ENDPOINT="http://minio.internal:9000/")
-    with pytest.raises(SettingsInvalid) as raised:
-        Settings.from_env(on_minio)
-    assert raised.value.missing == ("RENDERGATE_STORAGE_CREDENTIALS_PARAM",)
-    storage = Settings.from_env(on_minio | {"RENDERGATE_STORAGE_CREDENTIALS_PARAM": "/minio"}).storage
-    assert (storage.endpoint, storage.credentials_param) == ("http://minio.internal:9000", "/minio")
 
 
 def test_values_that_cannot_be_read_are_named_with_the_missing_ones() -> None:

@@ -195,7 +195,6 @@ class Environment:
     def settings(self) -> Settings:
         """Every group, read from the environment; a new setting goes into the group of its concern."""
         env, text, number, url = self.env, self.text, self.number, self.url
-        storage_endpoint = url("STORAGE_ENDPOINT")
         render_backend = text("RENDER_BACKEND", "comfyui").lower()
         return Settings(
             stage=text("STAGE", "dev"),
@@ -219,10 +218,9 @@ class Environment:
                 library_bucket=text("LIBRARY_BUCKET", required=True),
                 library_public_base_url=url("LIBRARY_PUBLIC_BASE_URL"),
                 s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "",
-                endpoint=storage_endpoint,
+                endpoint=url("STORAGE_ENDPOINT"),
                 public_endpoint=url("STORAGE_PUBLIC_ENDPOINT"),
-                # S3 is reached with the function's role; another store needs its keys
-                credentials_param=text("STORAGE_CREDENTIALS_PARAM", required=bool(storage_endpoint)),
+                credentials_param=text("STORAGE_CREDENTIALS_PARAM"),  # none: the function's own keys
             ),
             pipeline=Pipeline(
                 state_machine_arn=text("STATE_MACHINE_ARN", required=True),
