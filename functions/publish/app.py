@@ -11,7 +11,7 @@ from rendergate import publish
 from rendergate.config import settings
 from rendergate.observability import logger
 
-persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+persistence = DynamoDBPersistenceLayer(table_name=settings().tables.idempotency)
 once_per_decision = IdempotencyConfig(event_key_jmespath="[run_id, review.review_id, review.approved]")
 
 

@@ -113,39 +113,3 @@ def create_state_machine(definition: str) -> str:
     name = UNIT_ENV["RENDERGATE_STATE_MACHINE_ARN"].rsplit(":", 1)[-1]
     created = boto3.client("stepfunctions").create_state_machine(name=name, definition=definition, roleArn=role)
     return str(created["stateMachineArn"])
-
-
-def reset_clients() -> None:
-    """Forget every cached client and connection, so the next call meets the moto now running."""
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-    from pynamodb.models import Model
-
-    from rendergate import (
-        backends,
-        config,
-        events,
-        executions,
-        invoke,
-        queues,
-        schedules,
-        storage,
-        tables,
-        targets,
-        workflows,
-    )
-    from rendergate.render import request
-    from rendergate.targets import email
-
-    config.settings.cache_clear()
-    adapters = (storage._s3, storage._presigner, queues._sqs, events._events, executions._sfn, invoke._lambda)
-    adapters += (schedules._scheduler, email._ses)
-    for adapter in (*adapters, backends.backend):
-        adapter.cache_clear()
-    models = [m for m in vars(tables).values() if isinstance(m, type) and issubclass(m, Model) and m is not Model]
-    for model in models:
-        model._connection = None
-    DEFAULT_PROVIDERS.clear()
-    targets.forget()
-    workflows._verified.clear()
-    workflows._index = None
-    request._health.clear()

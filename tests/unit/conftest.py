@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 import pytest
 from moto import mock_aws
 
-from support.aws import create_resources, reset_clients
+from rendergate import config
+from support.aws import create_resources
 
 if TYPE_CHECKING:
     from devstack.comfyui import CpuComfyUI
@@ -17,24 +18,23 @@ if TYPE_CHECKING:
 def aws() -> Iterator[None]:
     """moto in-process with template.yaml's tables, the buckets and a (non-executing) state machine."""
     with mock_aws():
-        reset_clients()
+        config.reset()
         create_resources()
         yield
-        reset_clients()
+        config.reset()
 
 
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     """Change settings for one test: `settings(COMFYUI_URL=...)` sets RENDERGATE_COMFYUI_URL."""
-    from rendergate import config
 
     def change(**values: str) -> None:
         for name, value in values.items():
             monkeypatch.setenv(f"RENDERGATE_{name}", value)
-        reset_clients()
+        config.reset()
 
     yield change
-    config.settings.cache_clear()
+    config.reset()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def age(run_id: str, seconds: float) -> None:
 
     current = settings()
     created = time.time() - seconds
-    open_until = created + current.upload_url_expiry_seconds + current.upload_grace_seconds
+    open_until = created + current.uploads.url_expiry_seconds + current.uploads.grace_seconds
     actions = [Run.created_at.set(iso(created)), Run.open_until.set(iso(open_until))]
     Run.get(run_id).update(actions=actions)
 

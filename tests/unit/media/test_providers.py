@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
 from rendergate.errors import NotFound, ProviderUnavailable
@@ -60,6 +61,7 @@ def test_answers_are_kept_for_the_ttl_and_asked_again_after_it(providers_server,
 
 
 def test_a_bad_key_is_refused_by_the_stand_in_as_by_tmdb(providers_server, settings) -> None:
-    settings(TMDB_TOKEN=" ", TMDB_API_BASE=f"{providers_server.url}/3")
+    boto3.client("ssm").put_parameter(Name="/rendergate/test/tmdb-token", Value=" ", Type="SecureString")
+    settings(TMDB_TOKEN="", TMDB_TOKEN_PARAM="/rendergate/test/tmdb-token")  # a blank token, from SSM
     with pytest.raises(providers.ProviderError, match="401"):
         providers.tmdb("/movie/603")

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from support.aws import create_tables, reset_clients
+from rendergate import config
+from support.aws import create_tables
 from support.pipeline import MOTO_CONFIG, Pipeline, RetryWaits, ScriptedFunctions, install
 
 OBJECTS = [{"bucket": "media-bucket", "key": "incoming/run/one.png"}]
@@ -21,7 +22,7 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     functions, retry_waits = ScriptedFunctions(), RetryWaits()
     install(functions, retry_waits, monkeypatch)
     with mock_aws(config=MOTO_CONFIG):
-        reset_clients()
+        config.reset()
         create_tables("RunsTable")  # the only table the state machine writes
         deployed = Pipeline.deploy(functions, retry_waits)
         yield deployed
@@ -30,7 +31,7 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
             "executions"
         ]:
             sfn.stop_execution(executionArn=execution["executionArn"])  # nothing runs on once moto is gone
-        reset_clients()
+        config.reset()
 
 
 @pytest.fixture

@@ -126,6 +126,20 @@ class TargetsInvalid(RendergateError):
     """The delivery targets document was refused as a whole; the message names every problem found."""
 
 
+class SettingsInvalid(RendergateError):
+    """The environment lacks settings a function cannot work without, or holds values it cannot read; the
+    message names every such RENDERGATE_* variable at once."""
+
+    def __init__(self, missing: Iterable[str], invalid: Iterable[str] = ()) -> None:
+        self.missing, self.invalid = tuple(missing), tuple(invalid)
+        problems = []
+        if self.missing:
+            problems.append("missing " + ", ".join(self.missing))
+        if self.invalid:
+            problems.append("not valid: " + "; ".join(self.invalid))
+        super().__init__("rendergate settings: " + "; ".join(problems))
+
+
 class Undeliverable(RendergateError):
     """An event cannot become a request to a target (e.g. it names no library path); nothing was sent."""
 

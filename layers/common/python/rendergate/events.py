@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 import boto3
 
-from rendergate.config import settings
+from rendergate.config import derived, settings
 from rendergate.errors import TransientError
 
 SOURCE = "rendergate"
@@ -30,7 +29,7 @@ TYPES = (
 )
 
 
-@cache
+@derived
 def _events() -> Any:
     return boto3.client("events", region_name=settings().region)
 
@@ -57,7 +56,7 @@ def emit(event_type: str, subject: str, data: dict[str, Any], correlation_id: st
     response = _events().put_events(
         Entries=[
             {
-                "EventBusName": settings().event_bus,
+                "EventBusName": settings().pipeline.event_bus,
                 "Source": SOURCE,
                 "DetailType": event_type,
                 "Detail": json.dumps(detail, default=str),

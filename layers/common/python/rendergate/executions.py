@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rendergate.config import settings
+from rendergate.config import derived, settings
 from rendergate.observability import logger
 
 DEAD_TOKEN = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
@@ -21,7 +20,7 @@ RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 3})
 Delivery = Literal["delivered", "dead", "pending"]
 
 
-@cache
+@derived
 def _sfn() -> Any:
     return boto3.client("stepfunctions", region_name=settings().region, config=RETRIES)
 
@@ -34,7 +33,7 @@ def start(name: str, payload: dict[str, Any]) -> str | None:
     """
     try:
         response = _sfn().start_execution(
-            stateMachineArn=settings().state_machine_arn, name=name, input=json.dumps(payload, sort_keys=True)
+            stateMachineArn=settings().pipeline.state_machine_arn, name=name, input=json.dumps(payload, sort_keys=True)
         )
     except ClientError as error:
         if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
@@ -78,7 +77,7 @@ def heartbeat(task_token: str) -> bool:
 
 def stop(name: str, cause: str) -> bool:
     """Stop the execution named `name`; False when there is none or it has ended already."""
-    arn = settings().state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    arn = settings().pipeline.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
     try:
         _sfn().stop_execution(executionArn=arn, cause=cause[:32768])
     except ClientError as error:

@@ -51,7 +51,7 @@ def minio_notification(body: dict[str, Any]) -> dict[str, int]:
                 }
             )
     if writes:
-        queues.send(settings().ingest_queue_url, {"Records": writes})  # the shape S3 sends
+        queues.send(settings().pipeline.ingest_queue_url, {"Records": writes})  # the shape S3 sends
     return {"queued": len(writes), "ignored": len(records) - len(writes)}
 
 
@@ -69,8 +69,8 @@ def comfy_completion(headers: Mapping[str, str], raw: bytes) -> tuple[dict[str, 
     fingerprint = hashlib.sha256(raw).hexdigest()
     if run.webhook_id is None:
         for key in completion["keys"]:  # the objects must be there before anything is recorded
-            if not storage.exists(settings().media_bucket, key):
-                raise NotFound(f"s3://{settings().media_bucket}/{key} does not exist: upload it before completing")
+            if not storage.exists(bucket := settings().storage.media_bucket, key):
+                raise NotFound(f"s3://{bucket}/{key} does not exist: upload it before completing")
         if not _claim(run, completion, webhook_id, fingerprint):
             run = runs.get(run.run_id, consistent=True)
             if run.webhook_id is None:
@@ -118,7 +118,7 @@ def _completion(body: dict[str, Any]) -> dict[str, Any]:
     if not uris:
         raise BadRequest("s3_uri is required: the s3:// URI of each uploaded image")
     _strings(body.get("presigned_get"), "presigned_get")  # accepted for the node's sake, never fetched
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     keys = []
     for uri in uris:
         if not uri.startswith(f"s3://{bucket}/"):
@@ -136,7 +136,7 @@ def _completion(body: dict[str, Any]) -> dict[str, Any]:
         tags = [tag.strip() for tag in tags.split(",") if tag.strip()]
     merged = {"namespace": run.namespace, "title": run.title, "author": run.author, "tags": tags}
     merged |= {k: body[k] for k in ("namespace", "title", "author") if body.get(k) not in (None, "")}
-    fields = runs.run_fields(merged, settings().default_namespace)
+    fields = runs.run_fields(merged, settings().pipeline.default_namespace)
     fields["prompt"] = ingest.prompt_text(body.get("prompt"))
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
@@ -154,7 +154,7 @@ def _strings(value: Any, name: str) -> list[str]:
     if value is None:
         return []
     values = [value] if isinstance(value, str) else value
-    limit = settings().max_images_per_run
+    limit = settings().pipeline.max_images_per_run
     if not isinstance(values, list) or not 0 < len(values) <= limit or not all(isinstance(v, str) for v in values):
         raise BadRequest(f"{name} must be a string or a list of 1-{limit} strings")
     return list(values)

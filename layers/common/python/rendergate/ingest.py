@@ -71,7 +71,7 @@ def presign_upload(body: dict[str, Any]) -> dict[str, Any]:
         run_id,
         status="queued",
         source="upload",
-        **runs.run_fields(body, settings().default_namespace),
+        **runs.run_fields(body, settings().pipeline.default_namespace),
         hold=hold,
         files={runs.slot(f["key"]): f for f in declared},
         open_until=_open_until(),
@@ -106,7 +106,7 @@ def register_external(body: dict[str, Any], idempotency_key: str | None = None) 
         run_id,
         status="queued",
         source="external",
-        **runs.run_fields(body, settings().default_namespace),
+        **runs.run_fields(body, settings().pipeline.default_namespace),
         hold=True,
         prompt=prompt_text(body.get("prompt")),
         params=_params(body.get("params")),
@@ -136,7 +136,7 @@ def append_assets(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
         {"key": key, "filename": key.rsplit("/", 1)[-1], "declared_at": now_iso(), "index": i}
         for i, key in enumerate(keys)
     ]
-    fresh, limit = [e for e in entries if e["key"] not in present], settings().max_images_per_run
+    fresh, limit = [e for e in entries if e["key"] not in present], settings().pipeline.max_images_per_run
     if len(present) + len(fresh) > limit:
         raise BadRequest(f"a run holds at most {limit} files ({len(present)} already declared, {len(fresh)} more sent)")
     for entry in entries:
@@ -150,8 +150,8 @@ def append_assets(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
             _check_open(run)
             _same_declaration(run, entry)
     for key in keys:  # already uploaded: recorded now, whether or not its notification has come
-        if storage.exists(settings().media_bucket, key):
-            ingest_object(settings().media_bucket, key)
+        if storage.exists(settings().storage.media_bucket, key):
+            ingest_object(settings().storage.media_bucket, key)
     run = runs.get(run_id, consistent=True)
     return {**state(run), "uploads": [upload_target(f, method) for f in declared], "expires_at": _expires_at()}
 
@@ -185,7 +185,7 @@ def close(run: Run) -> Run:
 def gather(run: Run) -> None:
     """Record every expected object that is in the bucket (and, for an external run, every object under its
     prefix) but has not arrived yet: its notification is late or was lost."""
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     arrived = runs.arrivals_of(run)
     keys = [key for key in runs.files_of(run) if key not in arrived]
     if run.source == "external":
@@ -203,7 +203,7 @@ def state(run: Run) -> dict[str, Any]:
 
 def declare_files(run_id: str, items: Any, batch: bool, already: int = 0) -> list[dict[str, Any]]:
     """Validate declared files (one, or a batch as `files[i]`) and name their keys under the run."""
-    limit = settings().max_images_per_run
+    limit = settings().pipeline.max_images_per_run
     if not isinstance(items, list) or not items:
         raise BadRequest("files must be a non-empty list of {filename, content_type, size}")
     if already + len(items) > limit:
@@ -229,8 +229,8 @@ def upload_target(file: dict[str, Any], method: str) -> dict[str, Any]:
     """Where and how to upload one declared file: the presigned POST's fields or the PUT's headers, and a
     presigned GET of the same object for the uploader's own use (ComfyUI's node passes it on)."""
     config_ = settings()
-    expires_in = config_.upload_url_expiry_seconds
-    bucket, key = config_.media_bucket, str(file["key"])
+    expires_in = config_.uploads.url_expiry_seconds
+    bucket, key = config_.storage.media_bucket, str(file["key"])
     target: dict[str, Any] = {"filename": file["filename"], "key": key, "s3_uri": f"s3://{bucket}/{key}"}
     if method == "PUT":
         put = storage.presign_put(bucket, key, file["content_type"], expires_in)
@@ -299,7 +299,7 @@ def ingest_object(bucket: str, key: str, version_id: str | None = None) -> str |
     its declaration arrives refused), and start the run when that was its last expected file. Returns the
     run id, or None when the object was ignored."""
     current = settings()
-    if bucket != current.media_bucket or not key.startswith(INCOMING_PREFIX):
+    if bucket != current.storage.media_bucket or not key.startswith(INCOMING_PREFIX):
         logger.warning("ignoring an object outside incoming/", extra={"bucket": bucket, "key": key})
         return None
     run = _run_for(bucket, key)
@@ -365,7 +365,7 @@ def objects(run: Run) -> list[dict[str, str]]:
     was checked, so enrich analyses exactly those bytes."""
     arrivals, expected = runs.arrivals_of(run), runs.files_of(run)
     keys = [k for k in expected if k in arrivals] + sorted(k for k in arrivals if k not in expected)
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     sources = []
     for key in keys:
         arrival = arrivals[key]
@@ -419,7 +419,7 @@ def _record_arrival(run: Run, key: str, version_id: str | None, rejection: str |
     arrival = {"key": key, "version_id": version_id, "rejected": rejection, "at": now_iso()}
     actions: list[Action] = [Run.arrivals[slot].set(arrival), Run.updated_at.set(now_iso())]
     # at most a run's worth of objects, whatever is put under an external run's prefix
-    room = size(Run.arrivals) < settings().max_images_per_run
+    room = size(Run.arrivals) < settings().pipeline.max_images_per_run
     return update_if(run, actions, Run.arrivals[slot].does_not_exist() & (Run.status == "queued") & room)
 
 
@@ -439,7 +439,7 @@ def _leave(run: Run, keys: list[str]) -> None:
     holds published originals), they are tagged for discard, as publish tags what was not approved."""
     if run.status != "completed":
         for key in keys:
-            storage.discard(settings().media_bucket, key)
+            storage.discard(settings().storage.media_bucket, key)
     logger.warning("ignoring objects that came after their run moved on", extra={"run_id": run.run_id})
 
 
@@ -456,7 +456,7 @@ def _run_for(bucket: str, key: str) -> Run:
             run_id,
             status="queued",
             source="upload",
-            namespace=settings().default_namespace,
+            namespace=settings().pipeline.default_namespace,
             title=filename.rsplit(".", 1)[0] or filename,
             files={runs.slot(key): {"key": key, "filename": filename, "declared_at": now_iso(), "index": 0}},
             open_until=_open_until(),
@@ -514,7 +514,7 @@ def _declared_file(item: dict[str, Any], where: str) -> dict[str, Any]:
     size = item.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
         raise BadRequest(f"{where}size must be the file's size in bytes, a positive integer")
-    limit = settings().max_upload_bytes
+    limit = settings().uploads.max_bytes
     if size > limit:
         raise PayloadTooLarge(f"{where}size {size} is over the limit of {limit} bytes")
     try:
@@ -564,12 +564,12 @@ def _registered(run: Run, method: str) -> dict[str, Any]:
 def _open_until() -> str:
     """How long a run waits for its files: its upload URLs' lifetime and the grace period, from now."""
     current = settings()
-    waited = current.upload_url_expiry_seconds + current.upload_grace_seconds
+    waited = current.uploads.url_expiry_seconds + current.uploads.grace_seconds
     return _iso(datetime.now(UTC) + timedelta(seconds=waited))
 
 
 def _expires_at() -> str:
-    return _iso(datetime.now(UTC) + timedelta(seconds=settings().upload_url_expiry_seconds))
+    return _iso(datetime.now(UTC) + timedelta(seconds=settings().uploads.url_expiry_seconds))
 
 
 def _iso(moment: datetime) -> str:

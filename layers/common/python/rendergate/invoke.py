@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 import boto3
 
-from rendergate.config import settings
+from rendergate.config import derived, settings
 
 
-@cache
+@derived
 def _lambda() -> Any:
     return boto3.client("lambda", region_name=settings().region)
 

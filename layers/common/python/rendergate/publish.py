@@ -128,12 +128,12 @@ def _publish(run: Run, asset: Asset, decision: dict[str, Any], recheck: bool = F
     except Exception as error:
         _record_failure(audit, run, asset, stage="copy", error=error)
         raise
-    public_url = f"{config.library_public_base_url}/{path}" if config.library_public_base_url else None
-    audit.artifact_path = f"s3://{config.library_bucket}/{path}"
+    public_url = f"{config.storage.library_public_base_url}/{path}" if config.storage.library_public_base_url else None
+    audit.artifact_path = f"s3://{config.storage.library_bucket}/{path}"
     published_at = now_iso()
     item = {
         "asset_id": asset.asset_id,
-        "library_bucket": config.library_bucket,
+        "library_bucket": config.storage.library_bucket,
         "library_key": path,
         "public_url": public_url,
         "published_event_id": published_id,
@@ -169,7 +169,7 @@ def _write_to_library(run: Run, asset: Asset, recheck: bool = False) -> str:
     if asset.status == "failed" and not recheck:  # an earlier attempt found the object changed; that stands
         raise ChangedAfterReview(str(asset.failure_reason))
     body = _reviewed_bytes(asset)
-    library = settings().library_bucket
+    library = settings().storage.library_bucket
     content_type = formats.CONTENT_TYPES.get(str(asset.format), "application/octet-stream")
     metadata = {"run-id": run.run_id, "asset-id": asset.asset_id, "sha256": str(asset.sha256)}
     for path in library_paths(run.namespace, run.title, asset.filename, asset.asset_id):

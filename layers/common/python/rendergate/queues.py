@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import math
-from functools import cache
 from typing import Any
 
 import boto3
 
-from rendergate.config import settings
+from rendergate.config import derived, settings
 
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds; a later message is sent on again when it arrives early
 
 
-@cache
+@derived
 def _sqs() -> Any:
     return boto3.client("sqs", region_name=settings().region)
 

@@ -79,7 +79,7 @@ def open_review(task_token: str, run_id: str, asset_ids: list[str], timeout_seco
 
 def _schedule_reminders(review: Review, namespace: str) -> None:
     """Reminders help a review along; one that cannot be scheduled must not fail the run."""
-    if not config.settings().review_function_arn:
+    if not config.settings().review.function_arn:
         return
     try:
         reminders.schedule(review, namespace)
@@ -317,7 +317,7 @@ def record_decision(
 
 def _cancel_reminders(review: Review) -> None:
     """A decided review needs no reminders; one that fires anyway finds it decided and sends nothing."""
-    if not config.settings().review_function_arn:
+    if not config.settings().review.function_arn:
         return
     try:
         reminders.cancel(review)

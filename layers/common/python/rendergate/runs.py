@@ -116,7 +116,7 @@ def pipeline_input(run: Run, objects: list[dict[str, str]], render: dict[str, in
         "tags": list(run.tags or []),
         "objects": objects,
         "auto_approve": auto_approves(run),
-        "review_timeout_seconds": current.review_timeout_seconds,
+        "review_timeout_seconds": current.review.timeout_seconds,
     }
     if render is not None:
         payload["render"] = render
@@ -125,8 +125,8 @@ def pipeline_input(run: Run, objects: list[dict[str, str]], render: dict[str, in
 
 def auto_approves(run: Run) -> bool:
     """Whether the run skips the review: asked for, set for the stack (AutoApprove), or set for its namespace."""
-    current = settings()
-    return bool(run.auto_approve or current.auto_approve or run.namespace in current.auto_approve_namespaces)
+    review = settings().review
+    return bool(run.auto_approve or review.auto_approve or run.namespace in review.auto_approve_namespaces)
 
 
 def slot(key: str) -> str:

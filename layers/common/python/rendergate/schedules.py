@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from rendergate.config import settings
+from rendergate.config import derived, settings
 
 NAME_CHARS = 64
 
 
-@cache
+@derived
 def _scheduler() -> Any:
     return boto3.client("scheduler", region_name=settings().region)
 
@@ -24,7 +23,7 @@ def _scheduler() -> Any:
 def name_for(*parts: str) -> str:
     """A schedule's name: the review function's name (so stacks in one account differ) and `parts`."""
     suffix = "-".join(parts)
-    return f"{settings().review_function[: NAME_CHARS - len(suffix) - 1]}-{suffix}"
+    return f"{settings().review.function[: NAME_CHARS - len(suffix) - 1]}-{suffix}"
 
 
 def at(name: str, when: float, payload: dict[str, Any]) -> bool:
@@ -40,8 +39,8 @@ def at(name: str, when: float, payload: dict[str, Any]) -> bool:
             FlexibleTimeWindow={"Mode": "OFF"},
             ActionAfterCompletion="DELETE",
             Target={
-                "Arn": current.review_function_arn,
-                "RoleArn": current.review_scheduler_role_arn,
+                "Arn": current.review.function_arn,
+                "RoleArn": current.review.scheduler_role_arn,
                 "Input": json.dumps(payload),
                 "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
             },

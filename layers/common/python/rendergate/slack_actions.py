@@ -57,7 +57,7 @@ def receive(headers: Mapping[str, str], body: bytes) -> None:
         raise BadRequest("the button's value is not one this stack offered")
     user = payload.get("user") or {}
     invoke.start(
-        config.settings().review_function,
+        config.settings().review.function,
         {
             "slack_action": {
                 "review_id": chosen["review_id"],

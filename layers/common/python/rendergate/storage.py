@@ -7,14 +7,13 @@ differ (`StoragePublicEndpoint`), URLs come from a second client that only signs
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from rendergate.config import settings, storage_credentials
+from rendergate.config import derived, settings, storage_credentials
 from rendergate.errors import NotFound
 
 DISCARD_TAG = "rendergate-discard"  # the media bucket's lifecycle rule expires objects tagged with it
@@ -34,23 +33,23 @@ class StoredObject:
     body: bytes = b""
 
 
-@cache
+@derived
 def _s3() -> Any:
     """The client that talks to the store: S3, or the S3-compatible `storage_endpoint` (MinIO)."""
-    return _client(settings().storage_endpoint or None)
+    return _client(settings().storage.endpoint or None)
 
 
-@cache
+@derived
 def _presigner() -> Any:
     """The client that signs URLs handed out: for the public endpoint when one is set, else `_s3()`."""
-    public = settings().storage_public_endpoint
+    public = settings().storage.public_endpoint
     return _client(public) if public else _s3()
 
 
 def _client(endpoint_url: str | None) -> Any:
     config = settings()
     # Path-style addressing when pointed at moto or MinIO, where bucket subdomains do not resolve.
-    addressing: Literal["path", "auto"] = "path" if (endpoint_url or config.s3_endpoint_url) else "auto"
+    addressing: Literal["path", "auto"] = "path" if (endpoint_url or config.storage.s3_endpoint_url) else "auto"
     access_key, secret_key = storage_credentials() or (None, None)
     return boto3.client(
         "s3",

@@ -36,7 +36,7 @@ def close_overdue(remaining_ms: Callable[[], int]) -> dict[str, str]:
     """Queued upload and external runs whose last upload URL expired more than the grace period ago: files that
     are in the bucket are taken in, then the run starts with what arrived, or expires when nothing did."""
     current = settings()
-    waited = current.upload_url_expiry_seconds + current.upload_grace_seconds
+    waited = current.uploads.url_expiry_seconds + current.uploads.grace_seconds
     cutoff = (datetime.now(UTC) - timedelta(seconds=waited)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     outcomes: dict[str, str] = {}
     for run in Run.by_status.query("queued", Run.created_at < cutoff):
@@ -52,7 +52,7 @@ def close_overdue(remaining_ms: Callable[[], int]) -> dict[str, str]:
         named = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
         error = UploadNotReceived(
             f"the upload never arrived: nothing was uploaded to {named} before its presigned URL expired "
-            f"({current.upload_url_expiry_seconds} s) and the grace period ({current.upload_grace_seconds} s)"
+            f"({current.uploads.url_expiry_seconds} s) and the grace period ({current.uploads.grace_seconds} s)"
         )
         done = runs.advance(run, "expired", error_name=type(error).__name__, error_cause=str(error))
         outcomes[run.run_id] = "expired" if done else "moved on"
@@ -64,7 +64,7 @@ def ingest_lost_objects(remaining_ms: Callable[[], int], now: float) -> dict[str
     """The gap-filler for lost notifications (S3's, or MinIO's without a queue_dir): objects under incoming/
     older than LOST_AFTER_SECONDS that no run took in are ingested now. Each pass lists a few pages, going on
     after the key the last pass stopped at, so a large bucket is walked across passes."""
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     started_after = marker = _marker(bucket)
     outcomes: dict[str, str] = {}
     for _ in range(LISTING_PAGES):

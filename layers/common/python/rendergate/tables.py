@@ -22,7 +22,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from rendergate.config import settings
+from rendergate.config import on_reset, settings
 
 _config = settings()
 
@@ -102,7 +102,7 @@ class Run(Model):
     or a render request."""
 
     class Meta:
-        table_name = _config.runs_table
+        table_name = _config.tables.runs
         region = _config.region
 
     run_id = UnicodeAttribute(hash_key=True)
@@ -183,7 +183,7 @@ class Asset(Model):
     """One image of a run, with what enrichment learned about it and where it was published."""
 
     class Meta:
-        table_name = _config.assets_table
+        table_name = _config.tables.assets
         region = _config.region
 
     asset_id = UnicodeAttribute(hash_key=True)
@@ -242,7 +242,7 @@ class HashIndex(Model):
     `phash#{type}#{band}#{bits}` lists the assets whose phash has those 16 bits in that band."""
 
     class Meta:
-        table_name = _config.hash_index_table
+        table_name = _config.tables.hash_index
         region = _config.region
 
     hash_key = UnicodeAttribute(hash_key=True)
@@ -259,7 +259,7 @@ class Collection(Model):
     """A library item (`{namespace}/{slug}`) and the asset types its owner locked against auto-selection."""
 
     class Meta:
-        table_name = _config.collections_table
+        table_name = _config.tables.collections
         region = _config.region
 
     collection_id = UnicodeAttribute(hash_key=True)  # "{namespace}/{slug}", or "{namespace}" for a library
@@ -272,7 +272,7 @@ class Review(Model):
     """A human review: the task token it resumes, stored behind a short id, and its one decision."""
 
     class Meta:
-        table_name = _config.reviews_table
+        table_name = _config.tables.reviews
         region = _config.region
 
     review_id = UnicodeAttribute(hash_key=True)
@@ -309,7 +309,7 @@ class PublisherAudit(Model):
     """One row per approval event that reached the publisher; upserted on retries and replays."""
 
     class Meta:
-        table_name = _config.audit_table
+        table_name = _config.tables.audit
         region = _config.region
 
     publish_event_id = UnicodeAttribute(hash_key=True)
@@ -336,7 +336,7 @@ class RenderEvent(Model):
     reconciler act once, however often the same outcome is reported."""
 
     class Meta:
-        table_name = _config.render_events_table
+        table_name = _config.tables.render_events
         region = _config.region
 
     event_id = UnicodeAttribute(hash_key=True)  # "{job_id}:{status}"
@@ -363,7 +363,7 @@ class Entity(Model):
     and what was published for it. Its enrichments are runs whose assets are provider candidates."""
 
     class Meta:
-        table_name = _config.entities_table
+        table_name = _config.tables.entities
         region = _config.region
 
     entity_id = UnicodeAttribute(hash_key=True)
@@ -400,7 +400,7 @@ class FolderClaim(Model):
     """One library folder belongs to one entity; claimed conditionally, case-insensitively."""
 
     class Meta:
-        table_name = _config.entities_table
+        table_name = _config.tables.entities
         region = _config.region
 
     entity_id = UnicodeAttribute(hash_key=True)  # "folder#{namespace}/{folder, lower case}"
@@ -412,7 +412,7 @@ class Actor(Model):
     with their profile image analysed and cached once."""
 
     class Meta:
-        table_name = _config.actors_table
+        table_name = _config.tables.actors
         region = _config.region
 
     actor_id = UnicodeAttribute(hash_key=True)  # "tmdb-{person id}"
@@ -435,7 +435,7 @@ class ProviderAnswer(Model):
     readers check `expires_at` themselves, since TTL deletion lags)."""
 
     class Meta:
-        table_name = _config.provider_cache_table
+        table_name = _config.tables.provider_cache
         region = _config.region
 
     request_key = UnicodeAttribute(hash_key=True)  # "{provider} {path}?{query}"
@@ -477,7 +477,7 @@ class Delivery(Model):
     """One event sent to one target: its attempts, the last answer, the next attempt and how it ended."""
 
     class Meta:
-        table_name = _config.deliveries_table
+        table_name = _config.tables.deliveries
         region = _config.region
 
     delivery_id = UnicodeAttribute(hash_key=True)  # uuid5 of the event id and the target's name
@@ -516,7 +516,7 @@ class TargetState(Model):
     the URL it was recorded for: a document that gives the target another URL enables it again."""
 
     class Meta:
-        table_name = _config.deliveries_table
+        table_name = _config.tables.deliveries
         region = _config.region
 
     key = UnicodeAttribute(hash_key=True, attr_name="delivery_id")
@@ -549,7 +549,7 @@ class Reviewer(Model):
     issued before that are refused)."""
 
     class Meta:
-        table_name = _config.reviewers_table
+        table_name = _config.tables.reviewers
         region = _config.region
 
     reviewer_id = UnicodeAttribute(hash_key=True)  # uuid5 of the lower-cased email
@@ -569,7 +569,7 @@ class Membership(Model):
     the reviewers of a namespace are one query of its sparse index."""
 
     class Meta:
-        table_name = _config.reviewers_table
+        table_name = _config.tables.reviewers
         region = _config.region
 
     key = UnicodeAttribute(hash_key=True, attr_name="reviewer_id")
@@ -582,7 +582,7 @@ class ReviewPolicy(Model):
     """A namespace's reminder, escalation and expiry policy, keyed `policy#{namespace}` in the reviewers table."""
 
     class Meta:
-        table_name = _config.reviewers_table
+        table_name = _config.tables.reviewers
         region = _config.region
 
     key = UnicodeAttribute(hash_key=True, attr_name="reviewer_id")
@@ -595,9 +595,16 @@ class UsedToken(Model):
     in the reviewers table until it could no longer be presented anyway."""
 
     class Meta:
-        table_name = _config.reviewers_table
+        table_name = _config.tables.reviewers
         region = _config.region
 
     key = UnicodeAttribute(hash_key=True, attr_name="reviewer_id")
     used_at = UnicodeAttribute(default_for_new=now_iso)
     ttl = NumberAttribute()
+
+
+@on_reset
+def _forget_connections() -> None:
+    """Each model keeps the connection it opened; the next use opens one for the settings now in force."""
+    for model in (value for value in globals().values() if isinstance(value, type) and issubclass(value, Model)):
+        model._connection = None

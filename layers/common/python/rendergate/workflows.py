@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rendergate import storage
-from rendergate.config import settings
+from rendergate.config import on_reset, settings
 from rendergate.errors import BadRequest, NotFound, RegistryError, unknown_fields
 
 PREFIX = "workflows/"
@@ -29,6 +29,14 @@ INDEX_MAX_AGE = 60.0
 
 _verified: dict[tuple[str, str], Workflow] = {}  # versions are immutable, so a verified one stays valid
 _index: tuple[float, dict[str, Any]] | None = None
+
+
+@on_reset
+def _forget() -> None:
+    """The registry is read from the media bucket: forget what was read."""
+    global _index
+    _verified.clear()
+    _index = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ def _registry_index() -> dict[str, Any]:
     global _index
     if _index is None or time.monotonic() - _index[0] > INDEX_MAX_AGE:
         try:
-            raw = storage.read(settings().media_bucket, INDEX_KEY)
+            raw = storage.read(settings().storage.media_bucket, INDEX_KEY)
         except NotFound as error:
             raise RegistryError("the workflow registry is empty: seed it (make seed-workflows)") from error
         _index = (time.monotonic(), json.loads(raw)["workflows"])
@@ -147,7 +155,7 @@ def _registry_index() -> dict[str, Any]:
 
 
 def _read(name: str, version: str) -> Workflow:
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     try:
         manifest = json.loads(storage.read(bucket, manifest_key(name, version)))
         graph_bytes = storage.read(bucket, graph_key(name, version))
@@ -207,10 +215,10 @@ def _image(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.startswith(IMAGE_PREFIXES) or ".." in value.split("/"):
         raise BadRequest(f"{field} must be the key of an image in the media bucket under incoming/ or renders/")
     try:
-        size = int(storage.head(settings().media_bucket, value)["ContentLength"])
+        size = int(storage.head(settings().storage.media_bucket, value)["ContentLength"])
     except NotFound as error:
         raise BadRequest(f"{field}: there is no object {value} in the media bucket") from error
-    if size > (limit := settings().max_upload_bytes):
+    if size > (limit := settings().uploads.max_bytes):
         raise BadRequest(
             f"{field}: {value} is {size} bytes, more than the {limit} a source image may be (MaxUploadBytes)"
         )

@@ -157,16 +157,16 @@ def backend(name: str) -> Backend:
         from rendergate.backends.runpod import RunPod
 
         return RunPod(
-            settings.runpod_api_base,
-            settings.runpod_endpoint_id,
+            settings.render.runpod_api_base,
+            settings.render.runpod_endpoint_id,
             config.runpod_api_key,
-            output_url_prefixes=settings.runpod_output_url_prefixes,
-            max_output_bytes=settings.max_upload_bytes,
+            output_url_prefixes=settings.render.runpod_output_url_prefixes,
+            max_output_bytes=settings.uploads.max_bytes,
         )
     if name == "comfyui":
         from rendergate.backends.comfyui import ComfyUI
 
-        return ComfyUI(settings.comfyui_url, client_id=f"rendergate-{settings.stage}")
+        return ComfyUI(settings.render.comfyui_url, client_id=f"rendergate-{settings.stage}")
     raise ValueError(f"unknown render backend {name!r} (runpod or comfyui)")
 
 

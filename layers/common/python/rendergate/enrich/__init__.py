@@ -38,7 +38,7 @@ def enrich_run(payload: dict[str, Any], remaining_ms: Callable[[], int] | None =
 
         return enrich_entity(run, remaining_ms or (lambda: 600_000))
     sources = list(enumerate(payload["objects"]))
-    workers = max(1, min(settings().enrich_concurrency, len(sources)))
+    workers = max(1, min(settings().enrich.concurrency, len(sources)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         assets = list(pool.map(lambda item: _analysed(run, item[0], item[1]), sources))
     accepted = [a for a in assets if a.status != "rejected"]
@@ -94,7 +94,7 @@ def _analysed(run: Run, ordinal: int, source: dict[str, str]) -> Asset:
     try:
         stored = storage.read_object(bucket, key, source.get("version_id"))
         asset.version_id, asset.etag = stored.version_id, stored.etag  # of exactly the bytes analysed
-        analysis = analyse(stored.body, declared, config.max_pixels, config.max_frames)
+        analysis = analyse(stored.body, declared, config.enrich.max_pixels, config.enrich.max_frames)
     except ImageRejected as rejection:
         reject(asset, getattr(rejection, "code", "rejected"), str(rejection))
     except NotFound as missing:
@@ -146,10 +146,11 @@ def _dedupe(assets: list[Asset]) -> None:
 def _select(run: Run, assets: list[Asset]) -> None:
     """Score and select per type; store the selected copies content-addressed; save every row."""
     config = settings()
-    limits = {name: profile.limit for name, profile in PROFILES.items()} | config.selection_limits
+    limits = {name: profile.limit for name, profile in PROFILES.items()} | config.enrich.selection_limits
     locked = locked_types(collection_id(run, assets[0].filename))
     candidates = {a.asset_id: _candidate(a) for a in assets}
-    scored = {asset_id: score(candidate, config.preferred_language) for asset_id, candidate in candidates.items()}
+    language = config.enrich.preferred_language
+    scored = {asset_id: score(candidate, language) for asset_id, candidate in candidates.items()}
     choices = select(
         [(candidates[i], scored[i]) for i in candidates],
         limits,

@@ -113,7 +113,7 @@ def _candidates(run: Run, entity: Entity, offers: list[Offer], spool: Path, dead
     """A row per offer (plus the kept images of locked types); None for offers left for the next invocation."""
     kept = _kept_for_locked_types(entity, {offer.url for offer in offers})
     work = [(index, offer) for index, offer in enumerate(offers)]
-    with ThreadPoolExecutor(max_workers=settings().provider_concurrency) as pool:
+    with ThreadPoolExecutor(max_workers=settings().providers.concurrency) as pool:
         assets = list(pool.map(lambda item: _candidate(run, item[0], item[1], spool, deadline), work))
     return assets + [_carried(run, old, len(offers) + index) for index, old in enumerate(kept)]
 
@@ -129,7 +129,7 @@ def _candidate(run: Run, ordinal: int, offer: Offer, spool: Path, deadline: Dead
         asset_id,
         run_id=run.run_id,
         ordinal=ordinal,
-        bucket=config.media_bucket,
+        bucket=config.storage.media_bucket,
         key=offer.url,
         filename=offer.url.rsplit("/", 1)[-1][:200] or "image",
         status="analysing",
@@ -150,8 +150,8 @@ def _candidate(run: Run, ordinal: int, offer: Offer, spool: Path, deadline: Dead
         if deadline.left() <= 0:
             return None
         try:
-            data = providers.download(offer.url, config.max_upload_bytes, deadline)
-            analysis = analyse(data, None, config.max_pixels, config.max_frames)
+            data = providers.download(offer.url, config.uploads.max_bytes, deadline)
+            analysis = analyse(data, None, config.enrich.max_pixels, config.enrich.max_frames)
         except NotFound as missing:
             reject(asset, "missing", str(missing))
         except ImageRejected as rejection:
@@ -240,10 +240,11 @@ def _carried(run: Run, old: Asset, ordinal: int) -> Asset:
 def _select(run: Run, entity: Entity, assets: list[Asset], spool: Path, deadline: Deadline) -> None:
     """Score and select per type and season; keep what was approved for locked types; cache the selected."""
     config = settings()
-    limits = {name: profile.limit for name, profile in PROFILES.items()} | config.selection_limits
+    limits = {name: profile.limit for name, profile in PROFILES.items()} | config.enrich.selection_limits
     locked = locked_types(entities.collection_id(entity))
     candidates = {a.asset_id: _scoring_candidate(a) for a in assets}
-    scored = {i: score(c, config.preferred_language, config.fallback_language) for i, c in candidates.items()}
+    languages = config.enrich.preferred_language, config.enrich.fallback_language
+    scored = {i: score(c, *languages) for i, c in candidates.items()}
     choices = select([(candidates[i], scored[i]) for i in candidates], limits, locked, near_duplicate=near)
     kept_ranks = {
         item["sha256"]: int(item["rank"]) for item in entity.published_assets or [] if item["asset_type"] in locked
@@ -298,7 +299,7 @@ def _rank_order(asset: Asset) -> tuple[str, int, str]:
 def _cache(asset: Asset, spool: Path, deadline: Deadline) -> None:
     """The selected image's analysed bytes at its content-addressed cache key, written once."""
     asset.cache_key = cache_key_of(asset)
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     if storage.exists(bucket, asset.cache_key):
         return  # matched by its sha256: nothing is downloaded again
     spooled = spool / asset.asset_id
@@ -314,7 +315,7 @@ def _content_type(asset: Asset) -> str:
 
 def _actors(credits: list[dict[str, Any]], image_base: str, deadline: Deadline) -> list[dict[str, Any]]:
     """One shared row per credited actor, their profile image analysed and cached once across entities."""
-    with ThreadPoolExecutor(max_workers=settings().provider_concurrency) as pool:
+    with ThreadPoolExecutor(max_workers=settings().providers.concurrency) as pool:
         rows = list(pool.map(lambda credit: _actor(credit, image_base, deadline), credits))
     return [
         {"actor_id": row.actor_id, "name": credit["name"], "role": credit["role"], "order": credit["order"]}
@@ -331,7 +332,7 @@ def _actor(credit: dict[str, Any], image_base: str, deadline: Deadline) -> Actor
     actor.name = credit["name"]
     path = credit.get("profile_path")
     url = f"{image_base}original{path}" if path else None
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     if url is None:
         actor.profile_path, actor.source_url, actor.image_problem = None, None, "the provider has no profile image"
     elif not (actor.source_url == url and actor.cache_key and storage.exists(bucket, actor.cache_key)):
@@ -344,18 +345,18 @@ def _actor(credit: dict[str, Any], image_base: str, deadline: Deadline) -> Actor
 def _cache_profile(actor: Actor, url: str, path: str | None, deadline: Deadline) -> None:
     config = settings()
     try:
-        data = providers.download(url, config.max_upload_bytes, deadline)
-        analysis = analyse(data, None, config.max_pixels, config.max_frames)
+        data = providers.download(url, config.uploads.max_bytes, deadline)
+        analysis = analyse(data, None, config.enrich.max_pixels, config.enrich.max_frames)
     except (ImageRejected, RendergateError) as problem:
         actor.image_problem = f"{getattr(problem, 'code', 'download_failed')}: {problem}"
         return
     sha = analysis.sha256
     actor.cache_key = formats.cache_key("actor", sha, analysis.format)
     actor.thumb_key = f"thumbs/{sha[:2]}/{sha}.webp"
-    write_once(config.media_bucket, actor.thumb_key, analysis.preview, "image/webp")
+    write_once(config.storage.media_bucket, actor.thumb_key, analysis.preview, "image/webp")
     content_type = formats.CONTENT_TYPES[analysis.format]
     storage.write_if_absent(
-        config.media_bucket, actor.cache_key, data, content_type, {"sha256": sha}, storage.IMMUTABLE
+        config.storage.media_bucket, actor.cache_key, data, content_type, {"sha256": sha}, storage.IMMUTABLE
     )
     actor.profile_path, actor.source_url, actor.image_problem = path, url, None
     actor.sha256, actor.format, actor.width, actor.height = sha, analysis.format, analysis.width, analysis.height
@@ -372,7 +373,7 @@ def _finish(
     streamdetails, source = entity.streamdetails, entity.streamdetails_source
     if entity.media_key and source != "request":
         try:
-            streamdetails, source = streams.probe(settings().library_bucket, str(entity.media_key)), "probe"
+            streamdetails, source = streams.probe(settings().storage.library_bucket, str(entity.media_key)), "probe"
             status["mediainfo"] = "ok"
         except RendergateError as problem:
             status["mediainfo"] = f"failed: {problem}"

@@ -189,14 +189,14 @@ def tmdb_request(entity: Entity) -> tuple[str, dict[str, str]]:
 
 
 def _details_request(kind: str, tmdb_id: int) -> tuple[str, dict[str, str]]:
-    config = settings()
-    languages = list(dict.fromkeys([config.preferred_language, config.fallback_language, "null", "xx"]))[:5]
+    enrich = settings().enrich
+    languages = list(dict.fromkeys([enrich.preferred_language, enrich.fallback_language, "null", "xx"]))[:5]
     return (
         f"/{'movie' if kind == 'movie' else 'tv'}/{tmdb_id}",
         {
             "append_to_response": "credits,images,external_ids",
             "include_image_language": ",".join(languages),
-            "language": config.preferred_language,
+            "language": enrich.preferred_language,
         },
     )
 
@@ -225,7 +225,7 @@ def _registration(body: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest("imdb_id must look like tt0133093")
     if tmdb_id is None and imdb_id is None and tvdb_id is None:
         raise BadRequest("send tmdb_id, imdb_id or tvdb_id to say which title this is")
-    namespace = body.get("namespace", settings().default_namespace)
+    namespace = body.get("namespace", settings().pipeline.default_namespace)
     if not isinstance(namespace, str) or not runs.NAMESPACE.match(namespace):
         raise BadRequest("namespace must be 1-63 characters of a-z, 0-9, '.', '_' or '-'")
     auto = body.get("auto_publish")
@@ -383,7 +383,7 @@ def actor_views(entity: Entity) -> list[dict[str, Any]]:
 
     credits = entity.actors or []
     rows = {a.actor_id: a for a in Actor.batch_get([c["actor_id"] for c in credits])} if credits else {}
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     answer = []
     for credit in credits:
         row = rows.get(credit["actor_id"])
@@ -417,7 +417,7 @@ def artwork_view(assets: list[Asset]) -> dict[str, dict[str, list[dict[str, Any]
 
 
 def candidate_view(asset: Asset) -> dict[str, Any]:
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     return {
         "asset_id": asset.asset_id,
         "asset_type": asset.asset_type,

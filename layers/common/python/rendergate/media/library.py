@@ -111,7 +111,7 @@ def _ranked(approved: list[Asset]) -> list[tuple[Asset, int]]:
 def _cached_bytes(asset: Asset) -> bytes:
     """The approved image's bytes from the cache; fetched from its provider again (and cached) when the
     cache lost them, only if they are still the analysed bytes."""
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     key = str(asset.cache_key or "")
     if key:
         try:
@@ -171,7 +171,7 @@ def _actor_file(credit: dict[str, Any]) -> tuple[str | None, Planned | None]:
     if name is None:
         return None, None
     try:
-        body = storage.read(settings().media_bucket, str(actor.cache_key))
+        body = storage.read(settings().storage.media_bucket, str(actor.cache_key))
     except NotFound:
         return None, None
     return name, Planned(body, formats.CONTENT_TYPES[str(actor.format)], "actor")
@@ -180,7 +180,7 @@ def _actor_file(credit: dict[str, Any]) -> tuple[str | None, Planned | None]:
 def _actor_thumb_url(entity: Entity, credit: dict[str, Any], thumb: str | None) -> str | None:
     """An absolute URL (Jellyfin refuses relative paths): the library's own copy where the library has a
     public address, else the provider's."""
-    base = settings().library_public_base_url
+    base = settings().storage.library_public_base_url
     if base and thumb:
         return f"{base}/{entity.namespace}/{entity.folder}/{thumb}"
     try:
@@ -191,7 +191,7 @@ def _actor_thumb_url(entity: Entity, credit: dict[str, Any], thumb: str | None) 
 
 def _place(entity: Entity, run: Run, key: str, planned: Planned) -> tuple[str, str] | None:
     """Write one file unless it is already there; None when the folder holds it, else (code, reason)."""
-    library = settings().library_bucket
+    library = settings().storage.library_bucket
     sha = _sha(planned.body)
     metadata = {"entity-id": entity.entity_id, "run-id": run.run_id, "sha256": sha, "role": planned.role}
     if storage.write_if_absent(library, key, planned.body, planned.content_type, metadata, LIBRARY_CACHE_CONTROL):
@@ -213,7 +213,7 @@ def _place(entity: Entity, run: Run, key: str, planned: Planned) -> tuple[str, s
 
 def _remove_stale(entity: Entity, keep: set[str]) -> list[str]:
     """The entity's own files that the selection no longer has; a file someone else wrote there stays."""
-    library = settings().library_bucket
+    library = settings().storage.library_bucket
     removed = []
     for key in sorted(set(entity.published_files or {}) - keep):
         try:
@@ -229,7 +229,7 @@ def _remove_stale(entity: Entity, keep: set[str]) -> list[str]:
 def _clean_unselected(assets: Any, published: set[str]) -> None:
     """Cached candidates of this enrichment that were not published leave the cache (decided at publish:
     the reviewer has chosen; enriching again brings them back)."""
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     keep = {a.cache_key for a in assets if a.asset_id in published and a.cache_key}
     for asset in assets:
         if asset.asset_id in published or asset.status == "rejected":
@@ -268,7 +268,7 @@ def _announce(
         row.approval_event_ts = row.approval_event_ts or decision.get("reviewed_at")
         row.correlation_id, row.namespace = run.run_id, entity.namespace
         row.artifact_uri, row.status = asset.source_url, "published"
-        row.artifact_path = f"s3://{config.library_bucket}/{folder}/"
+        row.artifact_path = f"s3://{config.storage.library_bucket}/{folder}/"
         row.reviewer, row.reviewed_at = decision.get("reviewer"), decision.get("reviewed_at")
         row.published_at = row.published_at or now_iso()
         row.meta = {"entity_id": entity.entity_id, "asset_id": asset.asset_id, "sha256": asset.sha256}
@@ -278,7 +278,7 @@ def _announce(
     log = audit_row(str(uuid.uuid5(EVENT_NAMESPACE, f"{run.run_id}/entity/publish")))
     log.correlation_id, log.namespace, log.status = run.run_id, entity.namespace, "published"
     log.artifact_uri = f"entity:{entity.entity_id}"
-    log.artifact_path = f"s3://{config.library_bucket}/{folder}/"
+    log.artifact_path = f"s3://{config.storage.library_bucket}/{folder}/"
     log.reviewer, log.reviewed_at = decision.get("reviewer"), decision.get("reviewed_at")
     log.published_event_id, log.published_at = published_id, log.published_at or now_iso()
     log.meta = {
@@ -296,7 +296,7 @@ def _announce(
         "kind": entity.kind,
         "namespace": entity.namespace,
         "folder": entity.folder,
-        "library_bucket": config.library_bucket,
+        "library_bucket": config.storage.library_bucket,
         "library_key": f"{folder}/{nfo_name}",
         "files": sorted(written),
         "removed": removed,

@@ -52,18 +52,18 @@ class Deadline:
 
 def tmdb(path: str, params: dict[str, str] | None = None, deadline: Deadline | None = None) -> tuple[Any, bool]:
     """A TMDB v3 answer and whether it came from the cache. NotFound on TMDB's 404."""
-    return _cached(TMDB, settings().tmdb_api_base, path, params or {}, deadline)
+    return _cached(TMDB, settings().providers.tmdb_api_base, path, params or {}, deadline)
 
 
 def fanart(path: str, deadline: Deadline | None = None) -> tuple[Any, bool]:
     """A fanart.tv v3 answer and whether it came from the cache. NotFound on fanart.tv's 404."""
-    return _cached(FANART, settings().fanart_api_base, path, {}, deadline)
+    return _cached(FANART, settings().providers.fanart_api_base, path, {}, deadline)
 
 
 def tmdb_image_base(deadline: Deadline | None = None) -> str:
     """Where TMDB's images live: `TMDB_IMAGE_BASE` when set, else `/configuration`'s secure_base_url."""
-    if settings().tmdb_image_base:
-        return settings().tmdb_image_base + "/"
+    if settings().providers.tmdb_image_base:
+        return settings().providers.tmdb_image_base + "/"
     answer, _ = tmdb("/configuration", deadline=deadline)
     return str(answer["images"]["secure_base_url"])
 
@@ -89,7 +89,7 @@ def fetch_verified(asset: Any, deadline: Deadline | None = None) -> bytes:
     from rendergate.errors import ChangedAfterReview
 
     try:
-        data = download(str(asset.source_url), settings().max_upload_bytes, deadline)
+        data = download(str(asset.source_url), settings().uploads.max_bytes, deadline)
     except NotFound as missing:
         raise ChangedAfterReview(f"{asset.source_url} is gone from its provider: {missing}") from missing
     sha256 = hashlib.sha256(data).hexdigest()
@@ -124,7 +124,7 @@ def _keep(request_key: str, status: int, answer: Any) -> None:
     if body is not None and len(body) > MAX_CACHED_BYTES:
         logger.info("provider answer too large to keep", extra={"request": request_key, "bytes": len(body)})
         return
-    expires_at = int(time.time()) + settings().provider_cache_ttl_seconds
+    expires_at = int(time.time()) + settings().providers.cache_ttl_seconds
     ProviderAnswer(
         request_key, status=status, body=body, fetched_at=now_iso(), expires_at=expires_at, ttl=expires_at
     ).save()

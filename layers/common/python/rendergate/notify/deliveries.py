@@ -154,7 +154,7 @@ def attempt_when_due(message: dict[str, Any], remaining_ms: Callable[[], int]) -
     message 15 minutes at most, so longer waits take several hops)."""
     wait = float(message.get("due") or 0) - clock()
     if wait > 1:
-        queues.send(settings().delivery_queue_url, message, wait)
+        queues.send(settings().delivery.queue_url, message, wait)
         return
     attempt(str(message["delivery_id"]), remaining_ms)
 
@@ -423,7 +423,7 @@ def _record(row: Delivery, target: Target, verdict: Verdict, answer: Answer | No
     entry |= {"note": note[:200]} if note else {}
     if state == "retry":
         delay = retry_delay(failures, verdict.retry_after)
-        if failures >= settings().delivery_max_attempts:
+        if failures >= settings().delivery.max_attempts:
             state, note = "failed", f"gave up after {failures} failed attempts; the last: {note}"
         elif clock() + delay - _epoch(row.created_at) > GIVE_UP_SECONDS:
             days = GIVE_UP_SECONDS // 86400
@@ -473,7 +473,7 @@ def _close(row: Delivery, state: str, note: str) -> None:
 
 
 def _schedule(delivery_id: str, delay: float) -> None:
-    queues.send(settings().delivery_queue_url, {"delivery_id": delivery_id, "due": clock() + delay}, delay)
+    queues.send(settings().delivery.queue_url, {"delivery_id": delivery_id, "due": clock() + delay}, delay)
 
 
 def _disablement(target: Target) -> TargetState | None:

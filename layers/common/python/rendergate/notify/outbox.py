@@ -29,7 +29,7 @@ def review_requested(run_id: str, title: str | None, asset_count: int, url: str)
 
 
 def _append_to_outbox(message: dict[str, Any]) -> None:
-    path = settings().outbox_path
+    path = settings().review.outbox_path
     if not path:
         return
     with _outbox_lock, Path(path).open("a", encoding="utf-8") as outbox:

@@ -17,12 +17,14 @@ from datetime import UTC, datetime
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from rendergate import backends, runs
+from rendergate import backends, config, runs
 from rendergate.backends import CANCELLED, COMPLETED, IN_QUEUE, Backend, JobState
 from rendergate.config import settings
 from rendergate.errors import scrubbed
 from rendergate.observability import logger
 from rendergate.tables import Run, now_iso, update_if
+
+config.on_reset(backends.backend.cache_clear)  # backends are configured from the settings (the worker has none)
 
 ERROR_LIMIT = 20_000  # characters of a backend's error text kept on the run
 UNCONFIRMED_SLACK_SECONDS = 300
@@ -42,7 +44,7 @@ class RenderJob:
     @property
     def backend(self) -> Backend:
         """The backend the run was sent to (the configured one for a run that predates the choice)."""
-        return backends.backend(self.run.backend or settings().render_backend)
+        return backends.backend(self.run.backend or settings().render.backend)
 
     @property
     def unconfirmed(self) -> bool:
@@ -53,12 +55,12 @@ class RenderJob:
     def heartbeat_due(self) -> bool:
         """The waiting task should hear from its job: a third of its heartbeat timeout has passed."""
         last = self.run.heartbeat_at or self.run.submitted_at
-        return bool(self.run.task_token) and age_seconds(last) >= settings().render_heartbeat_seconds / 3
+        return bool(self.run.task_token) and age_seconds(last) >= settings().render.heartbeat_seconds / 3
 
     def lifespan_seconds(self) -> int:
         """How long the run's job may live on the backend: its queue ttl, then its execution timeout."""
         current = settings()
-        return backends.lifespan_seconds(current.render_queue_ttl_seconds, current.render_execution_timeout_seconds)
+        return backends.lifespan_seconds(current.render.queue_ttl_seconds, current.render.execution_timeout_seconds)
 
     def lost_after_seconds(self) -> int:
         """How long an unconfirmed submit may stay silent before its job cannot exist any more."""

@@ -21,13 +21,13 @@ def output_keys(run: Run) -> list[str]:
 
 def uploads(run: Run, expires_in: int) -> list[Upload]:
     """Presigned PUTs for the run's keys: the GPU worker uploads straight to the bucket, no size cap."""
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     return [Upload(storage.presign_upload(bucket, key, expires_in), key) for key in output_keys(run)]
 
 
 def collect(run: Run, state: JobState, backend: Backend) -> list[dict[str, str]]:
     """The run's images in the media bucket, as `{bucket, key}` for enrich. RenderLost when there are none."""
-    bucket = settings().media_bucket
+    bucket = settings().storage.media_bucket
     keys = output_keys(run)
     objects = []
     for output in state.outputs:

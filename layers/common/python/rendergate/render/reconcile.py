@@ -104,4 +104,4 @@ def _unsubmitted(job: RenderJob) -> str:
 
 
 def _due(run: Run) -> bool:
-    return age_seconds(run.checked_at) >= settings().reconcile_poll_seconds
+    return age_seconds(run.checked_at) >= settings().render.reconcile_poll_seconds

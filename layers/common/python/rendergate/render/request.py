@@ -38,6 +38,7 @@ HEALTH_MAX_AGE = 5.0
 RUN_GRAPH_LIMIT = 300 * 1024  # a run keeps its graph in its DynamoDB item, which holds 400 KB in all
 
 _health: dict[str, tuple[float, backends.Health | None]] = {}
+config.on_reset(_health.clear)
 
 
 def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
@@ -56,11 +57,11 @@ def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dic
     priority = body.get("priority", "normal")
     if priority not in PRIORITIES:
         raise BadRequest(f"priority must be one of {', '.join(PRIORITIES)}")
-    fields = runs.run_fields(body, settings().default_namespace)
+    fields = runs.run_fields(body, settings().pipeline.default_namespace)
     prepared = workflows.prepare(workflow, body.get("params", {}), count)
     if (graph_bytes := len(json.dumps(prepared.graph))) > RUN_GRAPH_LIMIT:
         raise BadRequest(f"the filled-in graph is {graph_bytes} bytes, more than the {RUN_GRAPH_LIMIT} a run can keep")
-    backend_name = settings().render_backend
+    backend_name = settings().render.backend
     submit.check_size(prepared.graph, count, len(prepared.images), backends.backend(backend_name))
     eta_seconds = estimate(backend_name, priority)
     run = Run(
@@ -106,22 +107,22 @@ def accepted(run: Run) -> dict[str, Any]:
 def render_settings() -> dict[str, int]:
     """The render task's timeout and heartbeat, copied into each render run's execution input."""
     current = settings()
-    return {"timeout_seconds": current.render_timeout_seconds, "heartbeat_seconds": current.render_heartbeat_seconds}
+    return {"timeout_seconds": current.render.timeout_seconds, "heartbeat_seconds": current.render.heartbeat_seconds}
 
 
 def estimate(backend_name: str, priority: str) -> int:
     """Seconds until a new job of `priority` is likely done; QueueFull for low priority behind a deep queue."""
     current = settings()
-    per_job = current.render_seconds_estimate
+    per_job = current.render.seconds_estimate
     health = _backend_health(backend_name)
     if health is None:  # the backend did not answer: accept, with the estimate for an empty queue
         return per_job + COLD_START_SECONDS
     workers = max(health.workers, 1)
-    if priority == "low" and health.depth > current.low_priority_queue_limit:
-        excess = health.depth - current.low_priority_queue_limit
+    if priority == "low" and health.depth > current.render.low_priority_queue_limit:
+        excess = health.depth - current.render.low_priority_queue_limit
         retry_after = max(1, math.ceil(excess / workers * per_job))
         raise QueueFull(
-            f"the render queue holds {health.depth} jobs (more than {current.low_priority_queue_limit}); "
+            f"the render queue holds {health.depth} jobs (more than {current.render.low_priority_queue_limit}); "
             f"low-priority work waits: retry after {retry_after} seconds",
             retry_after=retry_after,
         )
@@ -140,7 +141,7 @@ def cancel_run(run_id: str) -> dict[str, Any]:
 
 
 def _count(body: dict[str, Any]) -> int:
-    limit = settings().max_images_per_run
+    limit = settings().pipeline.max_images_per_run
     params = body.get("params")
     batch = params.get("batch") if isinstance(params, dict) else None
     count = body.get("count", batch if isinstance(batch, int) and not isinstance(batch, bool) else 1)

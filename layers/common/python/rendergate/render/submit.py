@@ -73,8 +73,8 @@ def _submit(job: RenderJob) -> str | None:
         uploads=outputs.uploads(run, expires_in),
         webhook_url=webhook_url(run.run_id) if backend.capabilities.webhooks else None,
         priority=run.priority or "normal",
-        execution_timeout_seconds=current.render_execution_timeout_seconds,
-        queue_ttl_seconds=current.render_queue_ttl_seconds,
+        execution_timeout_seconds=current.render.execution_timeout_seconds,
+        queue_ttl_seconds=current.render.queue_ttl_seconds,
         **_source_images(run, backend, expires_in),
     )
     try:
@@ -105,7 +105,7 @@ def _source_keys(run: Run) -> dict[str, str]:
 def _source_images(run: Run, backend: Backend, expires_in: int) -> dict[str, Any]:
     """The source images as the backend takes them: presigned GETs its worker downloads (with their
     sizes, which the worker holds the download to), or the bytes, which the backend uploads itself."""
-    bucket, keys = settings().media_bucket, _source_keys(run)
+    bucket, keys = settings().storage.media_bucket, _source_keys(run)
     if not backend.capabilities.inputs_by_url:
         return {"images": {name: storage.read(bucket, key) for name, key in keys.items()}}
     return {
@@ -117,7 +117,7 @@ def _source_images(run: Run, backend: Backend, expires_in: int) -> dict[str, Any
 
 def _follow(run_id: str) -> None:
     """Ask the reconciler to follow this job now (the backend sends no webhook); the schedule is the backstop."""
-    name = settings().reconcile_function
+    name = settings().render.reconcile_function
     if not name:
         return
     try:

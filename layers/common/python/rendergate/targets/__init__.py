@@ -120,6 +120,7 @@ def named(name: str) -> Target | None:
     return next((target for target in current() if target.name == name), None)
 
 
+@config.on_reset
 def forget() -> None:
     """Drop the parsed document, so the next `current` parses again."""
     global _parsed

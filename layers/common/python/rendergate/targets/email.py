@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
-from functools import cache
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rendergate.config import settings
+from rendergate.config import derived, settings
 from rendergate.errors import Undeliverable
 from rendergate.targets import messages
 from rendergate.targets.http import Answer, Verdict
@@ -27,7 +26,7 @@ RETRIED = frozenset({"Throttling", "ThrottlingException", "ServiceUnavailable", 
 DISABLING = frozenset({"MailFromDomainNotVerifiedException", "AccountSendingPausedException", "AccessDenied"})
 
 
-@cache
+@derived
 def _ses() -> Any:
     return boto3.client("ses", region_name=settings().region)
 
