@@ -53,6 +53,10 @@ UNIT_ENV = {
     "RENDERGATE_COMFY_WEBHOOK_SECRET": "whsec_dW5pdC10ZXN0LWNvbWZ5LXdlYmhvb2stc2VjcmV0",
     "RENDERGATE_DELIVERIES_TABLE": "DeliveriesTable",
     "RENDERGATE_DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/deliveries",
+    "RENDERGATE_KEYS_TABLE": "KeysTable",
+    "RENDERGATE_ACCOUNTS_TABLE": "AccountsTable",
+    "RENDERGATE_LEDGER_TABLE": "LedgerTable",
+    "POWERTOOLS_METRICS_NAMESPACE": "rendergate",
 }
 
 
@@ -94,8 +98,9 @@ def create_tables(*only: str) -> None:
             "KeySchema": props["KeySchema"],
             "BillingMode": props["BillingMode"],
         }
-        if "GlobalSecondaryIndexes" in props:
-            spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        for indexes in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if indexes in props:
+                spec[indexes] = props[indexes]
         dynamodb.create_table(**spec)
 
 

@@ -118,7 +118,7 @@ def test_cancel_stops_a_queued_run_once_and_refuses_finished_or_unknown_runs(aws
 
     _, first = call("runs", "POST", "/runs", BODY, AUTH)
     status, answer = call("runs", "POST", f"/runs/{first['run_id']}/cancel", headers=AUTH)
-    assert (status, answer) == (200, {"run_id": first["run_id"], "status": "cancelled"})
+    assert (status, answer) == (200, {"run_id": first["run_id"], "status": "cancelled", "refunded": 0})
     assert run_row(first["run_id"]).status == "cancelled"
     assert call("runs", "POST", f"/runs/{first['run_id']}/cancel", headers=AUTH)[0] == 409
 

@@ -92,6 +92,19 @@ class Settings:
     targets: str
     targets_param: str
     targets_cache_seconds: int
+    keys_table: str
+    accounts_table: str
+    ledger_table: str
+    key_rotation_grace_seconds: int
+    credit_base_cost: int
+    high_priority_boost_percent: int
+    upload_image_cost: int
+    large_grant_credits: int
+    default_metered: bool
+    default_requests_per_minute: int
+    default_concurrent_runs: int
+    default_daily_spend: int
+    default_daily_refresh: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -122,7 +135,7 @@ class Settings:
             upload_url_expiry_seconds=min(int(text("UPLOAD_URL_EXPIRY_SECONDS", "900")), 900),
             upload_grace_seconds=int(text("UPLOAD_GRACE_SECONDS", "3600")),
             review_timeout_seconds=int(text("REVIEW_TIMEOUT_SECONDS", str(7 * 24 * 3600))),
-            auto_approve=text("AUTO_APPROVE", "false").strip().lower() in {"1", "true", "yes", "on"},
+            auto_approve=_flag(text("AUTO_APPROVE", "false")),
             default_namespace=text("DEFAULT_NAMESPACE", "library"),
             library_public_base_url=text("LIBRARY_PUBLIC_BASE_URL").rstrip("/"),
             outbox_path=text("OUTBOX_PATH"),
@@ -179,7 +192,24 @@ class Settings:
             targets=text("TARGETS"),
             targets_param=text("TARGETS_PARAM"),
             targets_cache_seconds=max(0, int(text("TARGETS_CACHE_SECONDS", "60"))),
+            keys_table=text("KEYS_TABLE", "rendergate-keys"),
+            accounts_table=text("ACCOUNTS_TABLE", "rendergate-accounts"),
+            ledger_table=text("LEDGER_TABLE", "rendergate-ledger"),
+            key_rotation_grace_seconds=int(text("KEY_ROTATION_GRACE_SECONDS", "86400")),
+            credit_base_cost=int(text("CREDIT_BASE_COST", "10")),
+            high_priority_boost_percent=int(text("HIGH_PRIORITY_BOOST_PERCENT", "50")),
+            upload_image_cost=int(text("UPLOAD_IMAGE_COST", "0")),
+            large_grant_credits=int(text("LARGE_GRANT_CREDITS", "1000")),
+            default_metered=_flag(text("DEFAULT_METERED", "true")),
+            default_requests_per_minute=int(text("DEFAULT_REQUESTS_PER_MINUTE", "120")),
+            default_concurrent_runs=int(text("DEFAULT_CONCURRENT_RUNS", "4")),
+            default_daily_spend=int(text("DEFAULT_DAILY_SPEND", "0")),
+            default_daily_refresh=int(text("DEFAULT_DAILY_REFRESH", "0")),
         )
+
+
+def _flag(spec: str) -> bool:
+    return spec.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _list(spec: str) -> tuple[str, ...]:

@@ -116,10 +116,12 @@ def record_decision(
     reviewer: str,
     notes: str,
     locked_types: list[str] | None = None,
+    decided_by: str | None = None,
 ) -> str:
     """Write the decision (only while the review is pending and its run waits), then send it: `delivered`,
-    `pending` (the sweep sends it again) or `closed` (the run no longer waits). ReviewAlreadyDecided when a
-    decision was recorded first; ReviewExpired when the task is gone."""
+    `pending` (the sweep sends it again) or `closed` (the run no longer waits). `decided_by` is the owner of
+    the API key that decided (None for a signed link). ReviewAlreadyDecided when a decision was recorded
+    first; ReviewExpired when the task is gone."""
     decision: list[Action] = [
         Review.status.set("decided"),
         Review.approved.set(approved),
@@ -130,6 +132,8 @@ def record_decision(
     ]
     if locked_types is not None:
         decision.append(Review.locked_types.set(locked_types))
+    if decided_by is not None:
+        decision.append(Review.decided_by.set(decided_by))
     recorded = update_if_while(
         review, decision, Review.status == "pending", Run, run.run_id, Run.status == "awaiting_review"
     )
@@ -177,6 +181,8 @@ def decision_of(review: Review) -> dict[str, Any]:
         "notes": review.notes,
         "reviewed_at": review.decided_at,
     }
+    if review.decided_by is not None:
+        decision["decided_by"] = review.decided_by
     if review.locked_types is not None:
         decision["locked_types"] = list(review.locked_types)
     return decision
