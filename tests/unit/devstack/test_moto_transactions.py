@@ -4,28 +4,41 @@ back copies of whole tables, undoing what other requests wrote meanwhile)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
-from devstack.cloud import start_moto
+from support.aws import ROOT
 from support.devstack import free_port
 
 CLIENTS = 50
 CREDITS = 10
 EARLIER_ROWS = 200  # what a ledger holds already: copying it makes moto's unprotected window wide
+# moto's server as the devstack starts it, in its own process (its patches and config stay out of the unit
+# tests' in-process moto), with threads that switch as often as a busy machine makes them
+SERVER = """
+import sys, time
+sys.setswitchinterval(1e-5)
+from devstack.cloud import start_moto
+start_moto(int(sys.argv[1]))
+print("ready", flush=True)
+time.sleep(3600)
+"""
 
 
 @pytest.fixture
 def dynamodb() -> Iterator[object]:
     """A moto server as the devstack starts it, with one account holding CREDITS."""
     port = free_port()
-    server = start_moto(port)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common/python", "infra"))}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
     client = boto3.client(
         "dynamodb",
         endpoint_url=f"http://127.0.0.1:{port}",
@@ -44,8 +57,8 @@ def dynamodb() -> Iterator[object]:
     for number in range(EARLIER_ROWS):
         client.put_item(TableName="ledger", Item={"pk": {"S": f"earlier-{number}"}, "note": {"S": "x" * 200}})
     yield client
-    requests.post(f"http://127.0.0.1:{port}/moto-api/reset", timeout=10)  # moto's state outlives its server
-    server.stop()
+    server.terminate()
+    server.wait(timeout=30)
 
 
 def debit(client: object, number: int) -> bool:
@@ -80,15 +93,9 @@ def debit(client: object, number: int) -> bool:
 def test_concurrent_transactions_debit_no_more_than_the_balance_and_each_debit_keeps_its_row(
     dynamodb,
 ) -> None:
-    # Given threads that switch as often as a busy machine makes them (the server runs in this process)
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        # When fifty clients debit one credit each at once
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            accepted = sum(pool.map(lambda number: debit(dynamodb, number), range(CLIENTS)))
-    finally:
-        sys.setswitchinterval(previous)
+    # When fifty clients debit one credit each at once
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        accepted = sum(pool.map(lambda number: debit(dynamodb, number), range(CLIENTS)))
 
     # Then ten were accepted, the balance is spent, and exactly their ten rows exist
     balance = dynamodb.get_item(TableName="accounts", Key={"pk": {"S": "ada"}}, ConsistentRead=True)["Item"]
