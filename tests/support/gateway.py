@@ -82,3 +82,22 @@ def _logical_id(function: str) -> str:
 
 def _folder(logical_id: str) -> str:
     return str(TEMPLATE["Resources"][logical_id]["Properties"]["CodeUri"]).strip("/").split("/")[-1]
+
+
+def guarded_routes() -> list[tuple[str, str, str]]:
+    """Every route of the template behind the authoriser: (function folder, method, path)."""
+    return [(_folder(r.function_logical_id), r.method, r.path) for r in _api()[0] if r.authorizer]
+
+
+def authorizer(ttl_seconds: int, clock: Any) -> GatewayAuthorizer:
+    """The template's authoriser run as the local stack runs it, keeping answers `ttl_seconds` by `clock`."""
+    [config] = _api()[1].values()
+    folder = _folder(config.function_logical_id)
+    calls = lambda request: load_function(folder).handler(request, None)  # noqa: E731
+    return GatewayAuthorizer(replace(config, ttl_seconds=ttl_seconds), calls, clock)
+
+
+def cache_seconds() -> int:
+    """How long API Gateway keeps the authoriser's answers by the template's defaults."""
+    [config] = _api()[1].values()
+    return config.ttl_seconds
