@@ -36,6 +36,12 @@ GATEWAY_ERRORS = {
 }
 
 
+class GatewayServer(ThreadingHTTPServer):
+    """API Gateway takes many connections at once; the standard library's listen backlog of 5 resets the rest."""
+
+    request_queue_size = 128
+
+
 class LocalHttpApi:
     def __init__(self, stack: Stack, local: LocalLambda, host: str, port: int) -> None:
         self.stack = stack
@@ -62,7 +68,7 @@ class LocalHttpApi:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = GatewayServer((host, port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://{host}:{self.server.server_address[1]}"
 
