@@ -37,7 +37,9 @@ def dynamodb() -> Iterator[object]:
     """A moto server as the devstack starts it, with one account holding CREDITS."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common/python", "infra"))}
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", SERVER, str(port)], env=env, stdout=subprocess.PIPE, text=True
+    )
     assert server.stdout is not None and server.stdout.readline().strip() == "ready"
     client = boto3.client(
         "dynamodb",
