@@ -6,6 +6,7 @@ keeping answers (the local stack's tests cover the cache)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -57,8 +58,17 @@ def _route(function: str, method: str, path: str) -> tuple[Route, dict[str, str]
 @cache
 def _authorizer(name: str) -> GatewayAuthorizer:
     config: AuthorizerConfig = replace(_api()[1][name], ttl_seconds=0)
-    folder = _folder(config.function_logical_id)
-    return GatewayAuthorizer(config, lambda request: load_function(folder).handler(request, None))
+    return GatewayAuthorizer(config, _invoker(config.function_logical_id))
+
+
+def _invoker(logical_id: str) -> Callable[[dict[str, Any]], Any]:
+    """Invoke the authoriser function's handler as Lambda would."""
+    folder = _folder(logical_id)
+
+    def invoke(request: dict[str, Any]) -> Any:
+        return load_function(folder).handler(request, None)
+
+    return invoke
 
 
 @cache
@@ -89,12 +99,10 @@ def guarded_routes() -> list[tuple[str, str, str]]:
     return [(_folder(r.function_logical_id), r.method, r.path) for r in _api()[0] if r.authorizer]
 
 
-def authorizer(ttl_seconds: int, clock: Any) -> GatewayAuthorizer:
+def authorizer(ttl_seconds: int, clock: Callable[[], float]) -> GatewayAuthorizer:
     """The template's authoriser run as the local stack runs it, keeping answers `ttl_seconds` by `clock`."""
     [config] = _api()[1].values()
-    folder = _folder(config.function_logical_id)
-    calls = lambda request: load_function(folder).handler(request, None)  # noqa: E731
-    return GatewayAuthorizer(replace(config, ttl_seconds=ttl_seconds), calls, clock)
+    return GatewayAuthorizer(replace(config, ttl_seconds=ttl_seconds), _invoker(config.function_logical_id), clock)
 
 
 def cache_seconds() -> int:
