@@ -2,7 +2,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rendergate.api import http_app, json_body
+from rendergate.api import caller, http_app, json_body
 from rendergate.media import entities
 from rendergate.observability import logger
 
@@ -11,7 +11,7 @@ app = http_app()
 
 @app.post("/entities")
 def register() -> tuple[dict[str, Any], int]:
-    return entities.register(json_body(app))
+    return entities.register(json_body(app), caller(app))
 
 
 @app.get("/entities")
@@ -27,12 +27,12 @@ def get_entity(entity_id: str) -> dict[str, Any]:
 
 @app.post("/entities/<entity_id>/enrich")
 def enrich(entity_id: str) -> tuple[dict[str, Any], int]:
-    return entities.enrich_again(entity_id), 202
+    return entities.enrich_again(entity_id, caller(app)), 202
 
 
 @app.post("/entities/<entity_id>/publish")
 def publish(entity_id: str) -> tuple[dict[str, Any], int]:
-    return entities.publish_now(entity_id), 202
+    return entities.publish_now(entity_id, caller(app)), 202
 
 
 @logger.inject_lambda_context

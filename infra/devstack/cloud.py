@@ -9,12 +9,14 @@ backend with its DefinitionSubstitutions resolved). Nothing is listed a second t
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
 import os
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -26,6 +28,8 @@ from moto.server import ThreadedMotoServer
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+from devstack.authorizer import AuthorizerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -40,6 +44,7 @@ class Route:
     method: str
     path: str
     function_logical_id: str
+    authorizer: str | None = None  # the name of the authoriser that guards it, None for Authorizer: NONE
 
     def pattern(self) -> re.Pattern[str]:
         """A regex for the route path; `{name}` captures one path segment, `{name+}` the rest."""
@@ -82,6 +87,7 @@ class Stack:
     parameters: dict[str, str]
     outputs: dict[str, str] = field(default_factory=dict)
     schedules: list[Schedule] = field(default_factory=list)
+    authorizers: dict[str, AuthorizerConfig] = field(default_factory=dict)
 
     def function_by_name(self, name_or_arn: str) -> Function | None:
         name = name_or_arn.split(":function:")[-1].split(":")[0]
@@ -109,6 +115,7 @@ def patch_moto() -> None:
     _keep_answers_that_come_before_the_wait()
     _name_heartbeat_timeouts()
     _list_models_without_docker()
+    _isolate_dynamodb_writes()
 
 
 def _forward_task_failure_cause() -> None:
@@ -240,6 +247,97 @@ def _list_models_without_docker() -> None:
     DockerModel.docker_client = property(docker_client)  # type: ignore[method-assign,assignment]
 
 
+def _isolate_dynamodb_writes() -> None:
+    """moto 5.2's server handles requests on threads with nothing between them: a TransactWriteItems checks each
+    item's condition just before writing that item, so a concurrent write can land between its checks, and on a
+    failed condition it puts back copies of whole tables taken when it began, undoing every write made meanwhile
+    by other requests (a refused debit would give back the credits of the ones accepted beside it). DynamoDB
+    checks every condition and writes every item as one isolated step, and each single-item write is atomic.
+    Here the item operations take turns, and a transaction checks all its conditions before it writes."""
+    import threading
+
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
+
+    turn = threading.RLock()
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        targets: set[tuple[str, str]] = set()
+        errors: list[tuple[str | None, str | None, Any]] = []
+        writes = []
+        for item in transact_items:
+            if len(item) > 1:
+                raise TransactWriteSingleOpException
+            kind, op = next(iter(item.items()))
+            table = self.get_table(op["TableName"])
+            if kind == "Put":
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            target = (op["TableName"], str(dict(sorted(key.items()))))
+            if target in targets:
+                raise MultipleTransactionsException()
+            targets.add(target)
+            current = self.get_item(op["TableName"], key)
+            condition = op.get("ConditionExpression")
+            passed = condition is None or get_filter_expression(
+                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            ).expr(current)
+            if passed:
+                errors.append((None, None, None))
+            else:
+                failed = ConditionalCheckFailed()
+                old = (
+                    current.to_json()["Attributes"]
+                    if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                    else None
+                )
+                errors.append(("ConditionalCheckFailed", str(failed.message), old))
+            writes.append((kind, op, key, current))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+        done: list[tuple[str, dict[str, Any], Any]] = []
+        try:
+            for kind, op, key, current in writes:
+                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                before = copy.deepcopy(current.to_json()["Attributes"]) if current else None  # updates change it
+                if kind == "Put":
+                    self.put_item(op["TableName"], op["Item"])
+                elif kind == "Delete":
+                    self.delete_item(op["TableName"], key)
+                elif kind == "Update":
+                    self.update_item(op["TableName"], key, op["UpdateExpression"], names, values)
+                done.append((op["TableName"], key, before))
+        except Exception:  # a write DynamoDB would have refused before writing anything: undo the ones made
+            for table_name, key, before in reversed(done):
+                if before is None:
+                    self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, before)
+            raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    for name in ("put_item", "get_item", "update_item", "delete_item", "query", "scan", "transact_write_items"):
+        method = getattr(DynamoDBBackend, name)
+
+        def taking_turns(self: DynamoDBBackend, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with turn:
+                return _method(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, taking_turns)
+
+
 def client(service: str, endpoint_url: str) -> Any:
     return boto3.client(  # type: ignore[call-overload]
         service,
@@ -262,7 +360,7 @@ def deploy(endpoint_url: str, stack_name: str = "rendergate", parameters: dict[s
     s3 = client("s3", endpoint_url)
     s3.create_bucket(Bucket=ARTIFACT_BUCKET)
     sam_template = yaml_parse(TEMPLATE.read_text())
-    code_dirs = _package(sam_template, s3)
+    code_dirs = package(sam_template, lambda key, data: s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=data))
     cfn_template = translate(sam_template, parameters, client("iam", endpoint_url))
     notifications = _detach_bucket_notifications(cfn_template)
 
@@ -288,16 +386,18 @@ def deploy(endpoint_url: str, stack_name: str = "rendergate", parameters: dict[s
         endpoint_url=endpoint_url,
         resources=resources,
         functions=functions,
-        routes=_routes(cfn_template),
+        routes=routes(cfn_template),
         state_machine_arn=state_machine_arn,
         parameters=parameters,
         outputs=outputs,
         schedules=schedules,
+        authorizers=authorizers(cfn_template, parameters),
     )
 
 
-def _package(sam_template: dict[str, Any], s3: Any) -> dict[str, Path]:
-    """Zip code folders into the artifact bucket and inline state machine files, as `sam package` does."""
+def package(sam_template: dict[str, Any], upload: Callable[[str, bytes], Any] | None) -> dict[str, Path]:
+    """Zip code folders into the artifact bucket (`upload(key, zip)`; None names the URIs and stores nothing)
+    and inline state machine files, as `sam package` does. Returns each function's and layer's folder."""
     code_dirs: dict[str, Path] = {}
     for logical_id, resource in sam_template["Resources"].items():
         props = resource.get("Properties", {})
@@ -307,7 +407,8 @@ def _package(sam_template: dict[str, Any], s3: Any) -> dict[str, Path]:
         if uri_key and isinstance(props.get(uri_key), str) and not props[uri_key].startswith("s3://"):
             folder = ROOT / props[uri_key]
             key = f"{logical_id}.zip"
-            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=_zip(folder))
+            if upload is not None:
+                upload(key, _zip(folder))
             props[uri_key] = f"s3://{ARTIFACT_BUCKET}/{key}"
             code_dirs[logical_id] = folder
         if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
@@ -418,20 +519,55 @@ def _schedules(
     return found
 
 
-def _routes(cfn_template: dict[str, Any]) -> list[Route]:
-    """The HttpApi routes, read from the OpenAPI body the translator generated."""
-    routes = []
-    for resource in cfn_template["Resources"].values():
-        if resource["Type"] != "AWS::ApiGatewayV2::Api":
-            continue
-        for path, methods in resource["Properties"]["Body"]["paths"].items():
+def routes(cfn_template: dict[str, Any]) -> list[Route]:
+    """The HttpApi routes, read from the OpenAPI body the translator generated, each with its authoriser."""
+    found = []
+    for body in _api_bodies(cfn_template):
+        for path, methods in body["paths"].items():
             for method, operation in methods.items():
                 uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
                 function_logical_id = re.search(r"\$\{(\w+)\.Arn\}", uri)
                 assert function_logical_id, uri
                 http_method = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
-                routes.append(Route(http_method, path, function_logical_id.group(1)))
-    return routes
+                schemes = [name for requirement in operation.get("security", []) for name in requirement]
+                guard = next((name for name in schemes if name != "NONE"), None)
+                found.append(Route(http_method, path, function_logical_id.group(1), guard))
+    return found
+
+
+def authorizers(cfn_template: dict[str, Any], parameters: dict[str, str]) -> dict[str, AuthorizerConfig]:
+    """The HttpApi's Lambda authorisers (`x-amazon-apigateway-authorizer`), their parameters resolved."""
+    found = {}
+    for body in _api_bodies(cfn_template):
+        for name, scheme in body.get("components", {}).get("securitySchemes", {}).items():
+            declared = scheme.get("x-amazon-apigateway-authorizer")
+            if not declared:
+                continue
+            function_arn = declared["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"]["Fn::GetAtt"][0]
+            ttl = declared.get("authorizerResultTtlInSeconds", 300)  # API Gateway's default
+            found[name] = AuthorizerConfig(
+                name=name,
+                function_logical_id=function_arn,
+                identity_sources=tuple(declared.get("identitySource", [])),
+                ttl_seconds=int(_parameter(ttl, cfn_template, parameters)),
+                payload_format=str(declared.get("authorizerPayloadFormatVersion", "1.0")),
+                simple_responses=bool(declared.get("enableSimpleResponses", False)),
+            )
+    return found
+
+
+def _api_bodies(cfn_template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        r["Properties"]["Body"] for r in cfn_template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"
+    ]
+
+
+def _parameter(value: Any, cfn_template: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """A literal, or a `Ref` to a template parameter: the deploy's value, else the parameter's default."""
+    if isinstance(value, dict) and "Ref" in value:
+        name = value["Ref"]
+        return parameters.get(name, cfn_template["Parameters"][name].get("Default"))
+    return value
 
 
 def _create_state_machine(

@@ -1,5 +1,6 @@
 """The HttpApi on loopback: routes read from the translated template, requests handed to the handlers as
-API Gateway HTTP API (payload format 2.0) events, responses written back as API Gateway would.
+API Gateway HTTP API (payload format 2.0) events, responses written back as API Gateway would. Routes behind
+a Lambda authoriser get its verdict first (`devstack.authorizer`), as API Gateway gives it.
 
 Bodies reach the handler as API Gateway HTTP APIs deliver them: as text only when the Content-Type is
 text/*, application/json, application/xml or application/javascript (form posts and a missing type are
@@ -14,10 +15,12 @@ import threading
 import time
 import traceback
 import uuid
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from devstack.authorizer import GatewayAuthorizer
 from devstack.cloud import ACCOUNT, Stack
 from devstack.lambdas import FunctionError, LocalLambda
 
@@ -25,10 +28,18 @@ TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit for HTTP APIs
 GATEWAY_ERRORS = {
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     413: "Request Entity Too Large",
     500: "Internal Server Error",
 }
+
+
+class GatewayServer(ThreadingHTTPServer):
+    """API Gateway takes many connections at once; the standard library's listen backlog of 5 resets the rest."""
+
+    request_queue_size = 128
 
 
 class LocalHttpApi:
@@ -36,6 +47,10 @@ class LocalHttpApi:
         self.stack = stack
         self.local = local
         self.routes = [(route, route.pattern()) for route in stack.routes]
+        self.authorizers = {
+            name: GatewayAuthorizer(config, partial(local.invoke, stack.functions[config.function_logical_id]))
+            for name, config in stack.authorizers.items()
+        }
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,7 +68,7 @@ class LocalHttpApi:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = GatewayServer((host, port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://{host}:{self.server.server_address[1]}"
 
@@ -81,6 +96,12 @@ class LocalHttpApi:
             return
         route, path_parameters = match
         event = self._event(request, route.method, route.path, url.path, url.query, path_parameters, body)
+        if route.authorizer is not None:
+            verdict = self.authorizers[route.authorizer].authorise(event)
+            if verdict.status is not None:
+                self.gateway_error(request, verdict.status)
+                return
+            event["requestContext"]["authorizer"] = {"lambda": verdict.context}
         try:
             response = self.local.invoke(self.stack.functions[route.function_logical_id], event)
         except FunctionError:

@@ -202,9 +202,12 @@ def test_an_incomplete_decision_is_refused_and_changes_nothing(devstack: DevStac
 def test_the_api_refuses_without_the_key(devstack: DevStack) -> None:
     body = {"filename": "a.png", "content_type": "image/png", "size": 10}
     answer = requests.post(f"{devstack.api_url}/uploads", json=body, timeout=10)
-    assert answer.status_code == 401
-    assert answer.json()["error"] == "Unauthorized"
+    # API Gateway answers itself: no key is a 401, a key the authoriser refuses a 403
+    assert (answer.status_code, answer.json()) == (401, {"message": "Unauthorized"})
     assert requests.get(f"{devstack.api_url}/runs", timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-key"}
+    answer = requests.get(f"{devstack.api_url}/runs", headers=wrong, timeout=10)
+    assert (answer.status_code, answer.json()) == (403, {"message": "Forbidden"})
 
 
 def test_runs_are_listed_newest_first(devstack: DevStack) -> None:

@@ -58,6 +58,10 @@ UNIT_ENV = {
     "RENDERGATE_REVIEW_FUNCTION": "rendergate-review",
     "RENDERGATE_REVIEW_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:rendergate-review",
     "RENDERGATE_REVIEW_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/review-scheduler",
+    "RENDERGATE_KEYS_TABLE": "KeysTable",
+    "RENDERGATE_ACCOUNTS_TABLE": "AccountsTable",
+    "RENDERGATE_LEDGER_TABLE": "LedgerTable",
+    "POWERTOOLS_METRICS_NAMESPACE": "rendergate",
 }
 
 
@@ -99,8 +103,9 @@ def create_tables(*only: str) -> None:
             "KeySchema": props["KeySchema"],
             "BillingMode": props["BillingMode"],
         }
-        if "GlobalSecondaryIndexes" in props:
-            spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        for indexes in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if indexes in props:
+                spec[indexes] = props[indexes]
         dynamodb.create_table(**spec)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from support import gateway
 from support.events import http_request
 from support.functions import load_function
 
@@ -42,9 +43,13 @@ def call_with_headers(
 def respond(
     function: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any
 ) -> dict[str, Any]:
-    """The handler's whole response (statusCode, headers, body). A str or bytes body is sent as it is
-    (bytes base64-encoded, as API Gateway sends binary bodies); anything else as JSON."""
-    handler = load_function(function).handler
+    """The response to one request through API Gateway (statusCode, headers, body): the template's route, its
+    authoriser, then the handler. A str or bytes body is sent as it is (bytes base64-encoded, as API Gateway
+    sends binary bodies); anything else as JSON."""
     raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
-    response: dict[str, Any] = handler(http_request(method, path, raw, headers, **kw), Context())
+    event = http_request(method, path, raw, headers, **kw)
+    refused = gateway.admit(function, event)
+    if refused is not None:
+        return refused
+    response: dict[str, Any] = load_function(function).handler(event, Context())
     return response

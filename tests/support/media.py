@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from support.owners import ADMIN
+
 
 def artwork(view: dict[str, Any], asset_id: str) -> dict[str, Any]:
     """One candidate of the view, by asset id."""
@@ -41,6 +43,6 @@ def enrich_again(entity_id: str) -> dict[str, Any]:
     previous = Run.get(str(entities.get(entity_id).run_id))
     if previous.status == "enriching":  # it reached its review, as the Review task would move it
         previous.update(actions=[Run.status.set("awaiting_review")])
-    view = entities.enrich_again(entity_id)
+    view = entities.enrich_again(entity_id, ADMIN)
     result = enrich_run({"run_id": view["enrichment"]["run_id"], "objects": []})
     return entities.view(entities.get(entity_id)) | {"result": result}

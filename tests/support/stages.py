@@ -6,6 +6,8 @@ from typing import Any
 
 import boto3
 
+from support.owners import ADMIN
+
 MEDIA = "media-bucket"
 
 
@@ -14,7 +16,7 @@ def new_run(title: str | None = "Sunset", filename: str = "x.png", **fields: Any
     from rendergate import ingest
 
     body = {"filename": filename, "content_type": "image/png", "size": 10, "title": title, **fields}
-    return str(ingest.presign_upload({k: v for k, v in body.items() if v is not None})["run_id"])
+    return str(ingest.presign_upload({k: v for k, v in body.items() if v is not None}, ADMIN)["run_id"])
 
 
 def put(key: str, data: bytes, bucket: str = MEDIA, content_type: str = "image/png") -> dict[str, str]:

@@ -14,8 +14,6 @@ GOOD = {"filename": "a.png", "content_type": "image/png", "size": 10}
 @pytest.mark.parametrize(
     ("headers", "body", "status", "error"),
     [
-        ({}, GOOD, 401, "Unauthorized"),
-        ({"Authorization": "Bearer wrong"}, GOOD, 401, "Unauthorized"),
         (AUTH, "{not json", 400, "BadRequest"),
         (AUTH, "[1, 2]", 400, "BadRequest"),
         (AUTH, None, 400, "BadRequest"),
@@ -33,6 +31,15 @@ def test_presign_maps_errors(aws: None, headers: dict[str, str], body: Any, stat
         assert answer["message"]
     else:
         assert answer["run_id"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "message"), [({}, 401, "Unauthorized"), ({"Authorization": "Bearer wrong"}, 403, "Forbidden")]
+)
+def test_api_gateway_answers_for_a_missing_or_refused_key(
+    aws: None, headers: dict[str, str], status: int, message: str
+) -> None:
+    assert call("presign", "POST", "/uploads", GOOD, headers) == (status, {"message": message})
 
 
 def test_runs_unknown_id_is_404_and_bad_query_is_400(aws: None) -> None:

@@ -12,6 +12,7 @@ import pytest
 from support.events import load_event, s3_put, sqs_batch
 from support.functions import load_function
 from support.handlers import Context
+from support.owners import ADMIN
 
 
 def executions() -> list[dict]:
@@ -27,7 +28,7 @@ def ingest(event: dict) -> dict:
 def presigned_key(filename: str, size: int = 10) -> tuple[str, str]:
     from rendergate import ingest as stage
 
-    answer = stage.presign_upload({"filename": filename, "content_type": "image/png", "size": size})
+    answer = stage.presign_upload({"filename": filename, "content_type": "image/png", "size": size}, ADMIN)
     return answer["run_id"], answer["key"]
 
 

@@ -10,12 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from rendergate.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from support.owners import ADMIN
 
 
 def presign(**body: Any) -> dict[str, Any]:
     from rendergate import ingest
 
-    return ingest.presign_upload({"filename": "photo.png", "content_type": "image/png", "size": 2048, **body})
+    return ingest.presign_upload({"filename": "photo.png", "content_type": "image/png", "size": 2048, **body}, ADMIN)
 
 
 def test_post_policy_pins_key_type_and_length_range(aws: None) -> None:

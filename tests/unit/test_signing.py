@@ -1,7 +1,6 @@
 """Review links: HMAC over id and expiry; checked in constant time, signature before expiry."""
 
 import base64
-import hashlib
 import time
 from datetime import UTC, datetime
 
@@ -9,7 +8,8 @@ import pytest
 
 from rendergate.errors import LinkInvalid, ReviewExpired, Unauthorized
 from rendergate.signing import (
-    check_api_key,
+    bearer,
+    check_bearer_token,
     sign_link,
     standard_webhook_headers,
     verify_link,
@@ -51,13 +51,17 @@ def test_incomplete_links_are_invalid(exp: str | None, sig: str | None) -> None:
         verify_link(KEY, "abc", exp, sig, now=0)
 
 
-def test_api_key_bearer_check() -> None:
-    expected = hashlib.sha256(b"secret").hexdigest()
-    check_api_key("Bearer secret", expected)
-    check_api_key("bearer secret", expected)
-    for header in (None, "", "secret", "Basic secret", "Bearer ", "Bearer secreT"):
+def test_a_bearer_credential_is_read_in_any_case_of_the_scheme() -> None:
+    assert bearer("Bearer secret") == bearer("bearer  secret ") == "secret"
+    for header in (None, "", "secret", "Basic secret", "Bearer ", "Bearer"):
+        assert bearer(header) is None
+
+
+def test_a_shared_bearer_token_must_match() -> None:
+    check_bearer_token("Bearer secret", "secret")
+    for header in (None, "Basic secret", "Bearer secreT"):
         with pytest.raises(Unauthorized):
-            check_api_key(header, expected)
+            check_bearer_token(header, "secret")
 
 
 def test_a_webhook_token_belongs_to_one_run_and_one_key() -> None:

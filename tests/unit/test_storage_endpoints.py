@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.credentials import Credentials
 
+from support.owners import ADMIN
 from support.sigv4 import accepted_by
 
 INTERNAL, PUBLIC = "minio.internal:9000", "files.example.test"
@@ -26,7 +27,7 @@ def env_credentials() -> Credentials:
 def presigned_put() -> dict[str, str]:
     from rendergate import ingest
 
-    return ingest.presign_upload({"filename": "a.png", "content_type": "image/png", "size": 10, "method": "PUT"})
+    return ingest.presign_upload({"filename": "a.png", "content_type": "image/png", "size": 10, "method": "PUT"}, ADMIN)
 
 
 def test_urls_are_signed_for_the_public_host_and_refused_at_the_internal_one(

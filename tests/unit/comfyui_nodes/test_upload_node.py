@@ -77,7 +77,7 @@ def test_a_key_pasted_into_the_node_is_refused(nodes: ModuleType) -> None:
 
 def test_a_wrong_key_is_reported_with_the_apis_message(aws: None, nodes: ModuleType, monkeypatch: Any) -> None:
     monkeypatch.setenv("STUDIO_KEY", "not-the-key")  # the node reads the variable it names
-    with local_api() as api_url, pytest.raises(RuntimeError, match="401 Unauthorized: the API key is not valid"):
+    with local_api() as api_url, pytest.raises(RuntimeError, match="403 Forbidden"):
         upload(nodes, batch(), api_url, api_key_env="STUDIO_KEY")
 
 

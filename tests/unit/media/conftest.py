@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from devstack.providers import ProviderStandIn
+from support.owners import ADMIN
 
 
 class StandIn:
@@ -43,7 +44,7 @@ def enriched(providers_server: StandIn) -> Callable[..., dict[str, Any]]:
     from rendergate.media import entities
 
     def make(**body: Any) -> dict[str, Any]:
-        view, status = entities.register({"kind": "movie", **body})
+        view, status = entities.register({"kind": "movie", **body}, ADMIN)
         assert status in (200, 201), view
         result = enrich_run({"run_id": view["enrichment"]["run_id"], "objects": []})
         assert result["more"] is False

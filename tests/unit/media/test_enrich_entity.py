@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from support.media import artwork, chosen, enrich_again, entity_row, publish
+from support.owners import ADMIN
 
 
 def test_every_provider_image_is_a_candidate_analysed_and_selected_within_its_limits(enriched, providers_server):
@@ -83,7 +84,7 @@ def test_both_providers_down_is_a_transient_failure(providers_server):
     from rendergate.errors import ProviderUnavailable
     from rendergate.media import entities
 
-    view, _ = entities.register({"kind": "movie", "tmdb_id": 603})
+    view, _ = entities.register({"kind": "movie", "tmdb_id": 603}, ADMIN)
     providers_server.fail("/3/", 500, times=100)
     providers_server.fail("/v3/", 500, times=100)
     from rendergate.tables import ProviderAnswer
@@ -121,7 +122,7 @@ def test_an_enrichment_that_runs_out_of_time_goes_on_where_it_stopped(providers_
     from rendergate.media import entities
     from rendergate.tables import Asset
 
-    view, _ = entities.register({"kind": "movie", "tmdb_id": 603})
+    view, _ = entities.register({"kind": "movie", "tmdb_id": 603}, ADMIN)
     run_id = view["enrichment"]["run_id"]
     assert enrich_run({"run_id": run_id, "objects": []}, lambda: 1_000)["more"] is True
     done = enrich_run({"run_id": run_id, "objects": []}, lambda: 600_000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from support.handlers import AUTH, call
+from support.owners import key_for
 
 
 def register(**body):
@@ -81,6 +82,19 @@ def test_publish_approves_the_current_selection_or_says_nothing_is_selected(enri
     assert status == 409 and "nothing is selected" in answer["message"]
     for asset in selected:
         asset.update(actions=[Asset.selected.set(True)])
-    call("entities", "POST", path, None, AUTH)  # the task token is not a live one: recorded, then not delivered
+    ada = key_for("ada", "review")
+    call("entities", "POST", path, None, ada)  # the task token is not a live one: recorded, then not delivered
     [decision] = list(Review.scan())
     assert (decision.reviewer, decision.approved) == ("api", view["result"]["selected_ids"])
+    assert decision.decided_by == "ada"  # the owner of the key that decided
+
+
+def test_an_entity_records_the_owner_that_registered_it(providers_server) -> None:
+    from rendergate.tables import Entity, Run
+
+    status, entity = call(
+        "entities", "POST", "/entities", {"kind": "movie", "tmdb_id": 603}, key_for("ada", "entities")
+    )
+    assert status == 201
+    assert Entity.get(entity["entity_id"]).owner == "ada"
+    assert Run.get(entity["enrichment"]["run_id"]).owner == "ada"

@@ -78,15 +78,20 @@ def test_the_view_of_a_render_run_shows_its_recipe_but_never_its_task_token(aws:
     assert "secret-token" not in json.dumps(view)
 
 
+def fill_queue(renderer: CpuComfyUI, jobs: int) -> None:
+    """Queue `jobs` slow prompts on the renderer, as other clients would."""
+    renderer.step_seconds = 0.05
+    for n in range(jobs):
+        graph = json.loads(json.dumps(run_graph()))
+        graph["6"]["inputs"]["text"] = f"queued {n}"
+        requests.post(f"{renderer.url}/prompt", json={"prompt": graph}, timeout=5)
+
+
 def test_a_deep_queue_turns_low_priority_work_away_and_delays_the_rest(
     aws: None, renderer: CpuComfyUI, settings: Callable[..., None]
 ) -> None:
     settings(LOW_PRIORITY_QUEUE_LIMIT="1", RENDER_SECONDS_ESTIMATE="10")
-    renderer.step_seconds = 0.05
-    for n in range(3):
-        graph = json.loads(json.dumps(run_graph()))
-        graph["6"]["inputs"]["text"] = f"queued {n}"
-        requests.post(f"{renderer.url}/prompt", json={"prompt": graph}, timeout=5)
+    fill_queue(renderer, 3)
 
     status, answer, headers = call_with_headers("runs", "POST", "/runs", {**BODY, "priority": "low"}, AUTH)
     assert (status, answer["error"]) == (429, "QueueFull")
@@ -97,6 +102,20 @@ def test_a_deep_queue_turns_low_priority_work_away_and_delays_the_rest(
     assert normal["eta_seconds"] == 40  # three ahead on one worker, then its own
     assert high["eta_seconds"] == 10  # ComfyUI puts it at the front
     assert len(executions()) == 2  # nothing was started for the refused request
+
+
+def test_an_owners_own_low_priority_queue_limit_replaces_the_stacks(
+    aws: None, renderer: CpuComfyUI, settings: Callable[..., None]
+) -> None:
+    from support.owners import key_for
+
+    settings(LOW_PRIORITY_QUEUE_LIMIT="1", RENDER_SECONDS_ESTIMATE="10")
+    fill_queue(renderer, 3)
+    patient = key_for("ada", "runs", metered=False, limits={"low_priority_queue_limit": 5})
+    default = key_for("bob", "runs", metered=False)
+
+    assert call("runs", "POST", "/runs", {**BODY, "priority": "low"}, patient)[0] == 202
+    assert call("runs", "POST", "/runs", {**BODY, "priority": "low"}, default)[0] == 429
 
 
 def test_an_unreachable_backend_still_gets_an_eta(aws: None) -> None:
@@ -118,7 +137,7 @@ def test_cancel_stops_a_queued_run_once_and_refuses_finished_or_unknown_runs(aws
 
     _, first = call("runs", "POST", "/runs", BODY, AUTH)
     status, answer = call("runs", "POST", f"/runs/{first['run_id']}/cancel", headers=AUTH)
-    assert (status, answer) == (200, {"run_id": first["run_id"], "status": "cancelled"})
+    assert (status, answer) == (200, {"run_id": first["run_id"], "status": "cancelled", "refunded": 0})
     assert run_row(first["run_id"]).status == "cancelled"
     assert call("runs", "POST", f"/runs/{first['run_id']}/cancel", headers=AUTH)[0] == 409
 

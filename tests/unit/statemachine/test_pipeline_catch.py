@@ -2,7 +2,8 @@
 
 RecordFailure writes the run `failed` with the error's name and the whole error as JSON; a failed render is
 first parked in the render dead-letter queue (ParkRenderFailure); a review that times out is recorded
-`expired` (RecordExpiry). When even the recording fails, the execution still ends in its Fail state.
+`expired` (RecordExpiry); either ending is then settled (the ledger function refunds what it gives
+back). When even the recording fails, the execution still ends in its Fail state.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def test_a_named_error_fails_the_run_at_once_with_its_name_and_message(pipeline,
     status, name, cause = recorded("run-upload")
     assert (status, name, cause["Error"]) == ("failed", error, error)
     assert json.loads(cause["Cause"])["errorMessage"] == f"{error} happened here"
-    assert pipeline.states_entered(description["executionArn"])[-2:] == ["RecordFailure", "Failed"]
+    assert pipeline.states_entered(description["executionArn"])[-3:] == ["RecordFailure", "SettleFailure", "Failed"]
+    assert pipeline.functions.payloads("LedgerFunction") == [{"settle": "run-upload"}]
 
 
 @pytest.mark.parametrize("function", ["EnrichFunction", "PublishFunction", "ReviewFunction"])
@@ -96,7 +98,7 @@ def test_a_render_that_fails_is_parked_in_the_dead_letter_queue_and_recorded(pip
     assert parked["failed_at"]
     status, name, cause = recorded("run-render")
     assert (status, name, cause) == ("failed", error.__name__, parked["error"])
-    assert pipeline.states_entered(execution)[-3:] == ["ParkRenderFailure", "RecordFailure", "Failed"]
+    assert pipeline.states_entered(execution)[-4:] == ["ParkRenderFailure", "RecordFailure", "SettleFailure", "Failed"]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +171,9 @@ def test_a_review_nobody_decides_expires_the_run(pipeline, run_input):
     assert (description["status"], description["error"]) == ("FAILED", "ReviewExpired")
     assert pipeline.functions.payloads("ReviewFunction")[1:] == [{"expiry": {"run_id": "run-upload"}}]
     assert recorded("run-upload") == ("expired", "States.Timeout", "the review was not decided before it timed out")
-    assert pipeline.states_entered(execution)[-4:] == ["OnReviewExpiry", "DecidedAtExpiry", "RecordExpiry", "Expired"]
+    states = ["OnReviewExpiry", "DecidedAtExpiry", "RecordExpiry", "SettleExpiry", "Expired"]
+    assert pipeline.states_entered(execution)[-5:] == states
+    assert len(pipeline.functions.payloads("LedgerFunction")) == 1  # what its ending gives back, settled
 
 
 def test_an_expired_review_that_the_policy_decides_is_published(pipeline, run_input):
@@ -192,6 +196,7 @@ def test_when_the_expiry_policy_cannot_be_asked_the_run_expires(pipeline, run_in
 
     assert pipeline.ended(execution)["error"] == "ReviewExpired"
     assert recorded("run-upload")[:2] == ("expired", "States.Timeout")
+    assert len(pipeline.functions.payloads("LedgerFunction")) == 1
 
 
 def test_a_review_token_failed_for_any_other_reason_fails_the_run(pipeline, run_input):
@@ -219,7 +224,7 @@ def test_when_the_failure_cannot_be_recorded_the_run_still_ends_failed(pipeline,
     # Then RecordFailure retried five times (2, 4, 8, 16, 32 s, no jitter), and the execution still failed
     assert (description["status"], description["error"]) == ("FAILED", "RunFailed")
     assert pipeline.retry_waits.seconds == [2, 4, 8, 16, 32]
-    assert pipeline.states_entered(description["executionArn"])[-2:] == ["RecordFailure", "Failed"]
+    assert pipeline.states_entered(description["executionArn"])[-3:] == ["RecordFailure", "SettleFailure", "Failed"]
 
 
 def test_when_the_expiry_cannot_be_recorded_the_run_still_ends_expired(pipeline, run_input):
@@ -231,7 +236,7 @@ def test_when_the_expiry_cannot_be_recorded_the_run_still_ends_expired(pipeline,
 
     assert (description["status"], description["error"]) == ("FAILED", "ReviewExpired")
     assert pipeline.retry_waits.seconds == [2, 4, 8, 16, 32]
-    assert pipeline.states_entered(description["executionArn"])[-2:] == ["RecordExpiry", "Expired"]
+    assert pipeline.states_entered(description["executionArn"])[-3:] == ["RecordExpiry", "SettleExpiry", "Expired"]
 
 
 def test_when_the_dead_letter_queue_is_gone_the_render_failure_is_still_recorded(pipeline, run_input):
@@ -247,4 +252,4 @@ def test_when_the_dead_letter_queue_is_gone_the_render_failure_is_still_recorded
     assert description["status"] == "FAILED"
     assert pipeline.retry_waits.seconds == [2, 4, 8]
     assert recorded("run-render")[:2] == ("failed", "RenderLost")
-    assert pipeline.states_entered(execution)[-3:] == ["ParkRenderFailure", "RecordFailure", "Failed"]
+    assert pipeline.states_entered(execution)[-4:] == ["ParkRenderFailure", "RecordFailure", "SettleFailure", "Failed"]

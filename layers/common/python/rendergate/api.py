@@ -1,5 +1,6 @@
-"""The shared HttpApi resolver: API key auth, the one way request bodies are read, and the one table that
-maps named errors to HTTP codes."""
+"""The shared HttpApi resolver: the caller the authoriser let through (its scope checked against the route's,
+its request rate counted), the one way request bodies are read, and the one table that maps named errors to
+HTTP codes."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.shared.cookies import Cookie
 
-from rendergate import config, errors, pages, signing
+from rendergate import accounts, errors, owners, pages
 from rendergate.observability import logger
+from rendergate.owners import Caller
 
 # Domain errors → HTTP status, in one place. Order matters: the first matching class wins.
 HTTP_STATUS: list[tuple[type[Exception], int]] = [
     (errors.Unauthorized, 401),
+    (errors.InsufficientCredits, 402),
+    (errors.Forbidden, 403),
     (errors.LinkInvalid, 403),
     (errors.NotFound, 404),
     (errors.ReviewAlreadyDecided, 409),
@@ -32,7 +36,7 @@ HTTP_STATUS: list[tuple[type[Exception], int]] = [
     (errors.UnsupportedMediaType, 415),
     (errors.BadRequest, 400),
     (errors.ImageRejected, 422),
-    (errors.QueueFull, 429),
+    (errors.TooManyRequests, 429),
     (errors.TransientError, 503),
     (errors.TargetsInvalid, 503),
 ]
@@ -56,13 +60,14 @@ def status_for(error: Exception) -> int:
 
 
 def http_app(require_api_key: bool = True) -> APIGatewayHttpResolver:
-    """A resolver that answers errors as JSON `{error, message}` and, by default, requires the API key."""
+    """A resolver that answers errors as JSON `{error, message}` and, by default, serves only callers the
+    authoriser let through, with the scope their route needs (`caller(app)` is then who asked)."""
     app = APIGatewayHttpResolver()
 
     @app.exception_handler(errors.RendergateError)
     def domain_error(error: errors.RendergateError) -> Response[str]:
-        response = json_error(status_for(error), type(error).__name__, str(error))
-        if isinstance(error, errors.QueueFull):
+        response = json_error(status_for(error), type(error).__name__, str(error), error.details())
+        if isinstance(error, errors.TooManyRequests):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
 
@@ -71,22 +76,33 @@ def http_app(require_api_key: bool = True) -> APIGatewayHttpResolver:
         return json_error(404, "NotFound", "no such route")
 
     if require_api_key:
-        app.use(middlewares=[api_key_middleware])
+        app.use(middlewares=[caller_middleware])
     return app
 
 
-def api_key_middleware(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    signing.check_api_key(app.current_event.headers.get("authorization"), config.api_key_hash())
+def caller_middleware(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Who sent the request (from the authoriser), refused without the route's scope or past its rate."""
+    event = app.current_event
+    caller = owners.caller_of(event.raw_event)
+    owners.require(caller, event.route_key)
+    accounts.admit(caller)
+    app.append_context(caller=caller)
     return next_middleware(app)
 
 
-def json_error(status: int, error: str, message: str) -> Response[str]:
+def caller(app: APIGatewayHttpResolver) -> Caller:
+    """The caller of the request being handled."""
+    found: Caller = app.context["caller"]
+    return found
+
+
+def json_error(status: int, error: str, message: str, details: dict[str, Any] | None = None) -> Response[str]:
     if status >= 500:
         logger.error("request failed", extra={"error": error})
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": error, "message": capped(message)}),
+        body=json.dumps({"error": error, "message": capped(message), **(details or {})}),
     )
 
 

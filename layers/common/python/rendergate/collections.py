@@ -42,22 +42,51 @@ def lock(namespace: str, slug: str, locked_types: Any) -> dict[str, Any]:
 
 
 def library(namespace: str) -> dict[str, Any]:
-    """A library's settings: whether its entities publish without review (auto_publish, off by default)."""
+    """A library's settings: whether its entities publish without review (auto_publish, off by default), and
+    the share of a discarded image's cost given back (discard_refund, 0 by default: none)."""
     _id(namespace, "library")
-    try:
-        auto_publish = bool(Collection.get(namespace).auto_publish)
-    except DoesNotExist:
-        auto_publish = False
-    return {"namespace": namespace, "auto_publish": auto_publish}
+    found = _library(namespace)
+    return {
+        "namespace": namespace,
+        "auto_publish": bool(found and found.auto_publish),
+        "discard_refund": discard_refund(namespace),
+    }
 
 
 def configure_library(namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Set a library's auto_publish; an entity's own setting, where it has one, still wins."""
+    """Set a library's auto_publish (an entity's own setting, where it has one, still wins) and its
+    discard_refund, a fraction from 0 (none) to 1 (the whole per-image cost) for each discarded image."""
     _id(namespace, "library")
-    if set(body) != {"auto_publish"} or not isinstance(body["auto_publish"], bool):
-        raise BadRequest('send {"auto_publish": true} or {"auto_publish": false}')
-    Collection(namespace, auto_publish=body["auto_publish"], updated_at=now_iso()).save()
+    if not body or set(body) - {"auto_publish", "discard_refund"}:
+        raise BadRequest('send {"auto_publish": true|false} and/or {"discard_refund": 0 ... 1}')
+    if "auto_publish" in body and not isinstance(body["auto_publish"], bool):
+        raise BadRequest("auto_publish must be true or false")
+    fraction = body.get("discard_refund")
+    if "discard_refund" in body and (
+        isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1
+    ):
+        raise BadRequest("discard_refund must be a number from 0 (no refund) to 1 (the whole per-image cost)")
+    found = _library(namespace) or Collection(namespace)
+    if "auto_publish" in body:
+        found.auto_publish = body["auto_publish"]
+    if "discard_refund" in body:
+        found.discard_refund = fraction
+    found.updated_at = now_iso()
+    found.save()
     return library(namespace)
+
+
+def discard_refund(namespace: str) -> float:
+    """The namespace's refund per discarded image, as a fraction of the image's share of the base cost."""
+    found = _library(namespace)
+    return float(found.discard_refund) if found and found.discard_refund is not None else 0.0
+
+
+def _library(namespace: str) -> Collection | None:
+    try:
+        return Collection.get(namespace)
+    except DoesNotExist:
+        return None
 
 
 def _id(namespace: str, slug: str) -> str:

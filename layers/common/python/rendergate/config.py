@@ -37,6 +37,9 @@ class Tables:
     provider_cache: str
     deliveries: str
     reviewers: str
+    keys: str
+    accounts: str
+    ledger: str
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,29 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Owners:
+    """API keys' owners: what each owner may do by default (an owner's account can override each limit), and
+    how long a rotated key keeps working."""
+
+    metered: bool  # whether work is paid for in credits
+    requests_per_minute: int  # 0: no limit, as for each limit here
+    concurrent_runs: int
+    daily_spend: int  # 0: no cap
+    daily_refresh: int  # 0: no daily top-up
+    key_rotation_grace_seconds: int
+
+
+@dataclass(frozen=True)
+class Credits:
+    """Prices in credits (docs/credits.md), and the size of grant that needs a second admin."""
+
+    base_cost: int
+    high_priority_boost_percent: int
+    upload_image_cost: int
+    large_grant: int
+
+
+@dataclass(frozen=True)
 class Secret:
     """A value set in the environment (`RENDERGATE_<NAME>`, locally) or else read from an SSM parameter."""
 
@@ -175,6 +201,8 @@ class Settings:
     render: Render
     providers: Providers
     delivery: Delivery
+    owners: Owners
+    credits: Credits
     secrets: Secrets
 
     @classmethod
@@ -218,6 +246,9 @@ class Environment:
                 provider_cache=text("PROVIDER_CACHE_TABLE", "rendergate-provider-cache"),
                 deliveries=text("DELIVERIES_TABLE", "rendergate-deliveries"),
                 reviewers=text("REVIEWERS_TABLE", "rendergate-reviewers"),
+                keys=text("KEYS_TABLE", "rendergate-keys"),
+                accounts=text("ACCOUNTS_TABLE", "rendergate-accounts"),
+                ledger=text("LEDGER_TABLE", "rendergate-ledger"),
             ),
             storage=Storage(
                 media_bucket=text("MEDIA_BUCKET", required=True),
@@ -284,6 +315,20 @@ class Environment:
                 max_attempts=number("DELIVERY_MAX_ATTEMPTS", 10, least=1),
                 targets_cache_seconds=number("TARGETS_CACHE_SECONDS", 60, least=0),
             ),
+            owners=Owners(
+                metered=self.flag("DEFAULT_METERED", True),
+                requests_per_minute=number("DEFAULT_REQUESTS_PER_MINUTE", 120, least=0),
+                concurrent_runs=number("DEFAULT_CONCURRENT_RUNS", 4, least=0),
+                daily_spend=number("DEFAULT_DAILY_SPEND", 0, least=0),
+                daily_refresh=number("DEFAULT_DAILY_REFRESH", 0, least=0),
+                key_rotation_grace_seconds=number("KEY_ROTATION_GRACE_SECONDS", 86400, least=0),
+            ),
+            credits=Credits(
+                base_cost=number("CREDIT_BASE_COST", 10, least=0),
+                high_priority_boost_percent=number("HIGH_PRIORITY_BOOST_PERCENT", 50, least=0),
+                upload_image_cost=number("UPLOAD_IMAGE_COST", 0, least=0),
+                large_grant=number("LARGE_GRANT_CREDITS", 1000, least=0),
+            ),
             secrets=Secrets(
                 api_key=self.secret("API_KEY", parameter="API_KEY_HASH_PARAM"),
                 link_signing_key=self.secret("LINK_SIGNING_KEY"),
@@ -329,12 +374,12 @@ class Environment:
             value = max(least, value)
         return value if most is None else min(most, value)
 
-    def flag(self, name: str) -> bool:
-        """A yes/no setting: true, yes, on or 1, and false, no, off or 0 (any case); unset is false."""
+    def flag(self, name: str, default: bool = False) -> bool:
+        """A yes/no setting: true, yes, on or 1, and false, no, off or 0 (any case); unset is `default`."""
         raw = self.text(name).lower()
         if raw and raw not in TRUE | FALSE:
             self.invalid.append(f"RENDERGATE_{name}={raw!r} is not true or false")
-        return raw in TRUE
+        return raw in TRUE if raw else default
 
     def names_list(self, name: str) -> tuple[str, ...]:
         """`a,b`: a comma-separated list, blanks dropped."""

@@ -27,6 +27,10 @@ def scrubbed(text: str) -> str:
 class RendergateError(Exception):
     """Base of every error the pipeline raises on purpose."""
 
+    def details(self) -> dict[str, object]:
+        """Fields a JSON answer carries beside `error` and `message` (none by default)."""
+        return {}
+
 
 class BadRequest(RendergateError):
     """The request is malformed or asks for something not allowed."""
@@ -34,6 +38,29 @@ class BadRequest(RendergateError):
 
 class Unauthorized(RendergateError):
     """The caller did not present a valid API key."""
+
+
+class Forbidden(RendergateError):
+    """The caller's key is valid but lacks the scope (or the ownership) the request needs."""
+
+    def __init__(self, message: str, scope: str | None = None) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+    def details(self) -> dict[str, object]:
+        return {"scope": self.scope} if self.scope else {}
+
+
+class InsufficientCredits(RendergateError):
+    """The owner's balance does not cover the price of the work; nothing was accepted."""
+
+    def __init__(self, message: str, balance: int, cost: int) -> None:
+        super().__init__(message)
+        self.balance = balance
+        self.cost = cost
+
+    def details(self) -> dict[str, object]:
+        return {"balance": self.balance, "cost": self.cost}
 
 
 class NotFound(RendergateError):
@@ -90,12 +117,31 @@ class TransientError(RendergateError):
     """A dependency failed in a way worth retrying (the state machine retries this name)."""
 
 
-class QueueFull(RendergateError):
-    """The render queue is deeper than low-priority work may join; retry after `retry_after` seconds."""
+class TooManyRequests(RendergateError):
+    """A limit refuses the request for now; retry after `retry_after` seconds (the answer's Retry-After)."""
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = max(1, int(retry_after))
+
+    def details(self) -> dict[str, object]:
+        return {"retry_after": self.retry_after}
+
+
+class QueueFull(TooManyRequests):
+    """The render queue is deeper than low-priority work may join."""
+
+
+class RateLimited(TooManyRequests):
+    """The key sent more requests this minute than its owner's `requests_per_minute` allows."""
+
+
+class TooManyRuns(TooManyRequests):
+    """The owner has as many runs in flight (queued or rendering) as `concurrent_runs` allows."""
+
+
+class SpendingCapReached(TooManyRequests):
+    """The owner's debits today would pass its `daily_spend` cap; the cap opens again at midnight UTC."""
 
 
 class RegistryError(RendergateError):

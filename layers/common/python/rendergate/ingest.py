@@ -13,14 +13,15 @@ import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 
-from rendergate import config, executions, runs, storage
+from rendergate import config, credits, executions, runs, storage
 from rendergate.config import settings
+from rendergate.credits import pricing
 from rendergate.errors import (
     BadRequest,
     Conflict,
@@ -32,6 +33,9 @@ from rendergate.errors import (
 )
 from rendergate.observability import logger
 from rendergate.tables import Run, now_iso, update_if
+
+if TYPE_CHECKING:
+    from rendergate.owners import Caller
 
 INCOMING_PREFIX = "incoming/"
 # The file name extensions each accepted Content-Type may carry (compared case-insensitively).
@@ -52,9 +56,10 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 OBJECT_NAMESPACE = uuid.UUID("6f1c2b9e-3d4a-5b6c-8d7e-9f0a1b2c3d4e")
 
 
-def presign_upload(body: dict[str, Any]) -> dict[str, Any]:
-    """`POST /uploads`: a run and a presigned POST (or PUT) for `incoming/{run_id}/{filename}`, or with
-    `files` one run and a target per file. The run starts when its files are in (see `ingest_object`)."""
+def presign_upload(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """`POST /uploads`: a run of the caller's and a presigned POST (or PUT) for `incoming/{run_id}/{filename}`,
+    or with `files` one run and a target per file, accepted in the transaction that debits what the files
+    cost (UploadImageCost each). The run starts when its files are in (see `ingest_object`)."""
     _refuse_chosen_location(body)
     if unknown := set(body) - UPLOAD_FIELDS:
         raise unknown_fields(unknown)
@@ -71,19 +76,21 @@ def presign_upload(body: dict[str, Any]) -> dict[str, Any]:
         run_id,
         status="queued",
         source="upload",
+        owner=caller.owner,
         **runs.run_fields(body, settings().pipeline.default_namespace),
         hold=hold,
         files={runs.slot(f["key"]): f for f in declared},
         open_until=_open_until(),
     )
-    runs.create(run)
+    credits.accept_paid_run(run, pricing.upload(len(declared)), renders=False)
     targets = [upload_target(f, method) for f in declared]
     if not batch:
         single = {k: v for k, v in targets[0].items() if k not in {"filename", "s3_uri", "get_url"}}
-        return {"run_id": run_id, "method": method, "expires_at": _expires_at(), **single}
+        return {"run_id": run_id, "method": method, "expires_at": _expires_at(), **_charged(run), **single}
     return {
         "run_id": run_id,
         "status": run.status,
+        **_charged(run),
         "method": method,
         "expires_at": _expires_at(),
         "files": targets,
@@ -91,7 +98,7 @@ def presign_upload(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def register_external(body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+def register_external(body: dict[str, Any], caller: Caller, idempotency_key: str | None = None) -> dict[str, Any]:
     """`POST /runs` with `source: external`: a run an outside generator fills (`POST /runs/{id}/assets`) and
     closes (`POST /runs/{id}/complete`); title, prompt and params are kept as metadata, nothing is rendered."""
     if unknown := set(body) - EXTERNAL_FIELDS:
@@ -106,6 +113,7 @@ def register_external(body: dict[str, Any], idempotency_key: str | None = None) 
         run_id,
         status="queued",
         source="external",
+        owner=caller.owner,
         **runs.run_fields(body, settings().pipeline.default_namespace),
         hold=True,
         prompt=prompt_text(body.get("prompt")),
@@ -119,7 +127,7 @@ def register_external(body: dict[str, Any], idempotency_key: str | None = None) 
     return _registered(run, method)
 
 
-def append_assets(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def append_assets(run_id: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
     """`POST /runs/{id}/assets`: more images for an external run, each a presigned upload (`files`) or an
     object already uploaded under `incoming/{run_id}/` (`keys`). Conflict once the run is no longer open."""
     if unknown := set(body) - APPEND_FIELDS:
@@ -127,7 +135,7 @@ def append_assets(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
     if "files" not in body and "keys" not in body:
         raise BadRequest("send files: [{filename, content_type, size}] to upload, or keys: [...] of uploaded objects")
     method = _method(body)
-    run = runs.get(run_id, consistent=True)
+    run = runs.get_for(run_id, caller, consistent=True)
     _check_open(run)
     present = runs.files_of(run)
     declared = declare_files(run_id, body["files"], True) if "files" in body else []
@@ -156,11 +164,11 @@ def append_assets(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
     return {**state(run), "uploads": [upload_target(f, method) for f in declared], "expires_at": _expires_at()}
 
 
-def complete_run(run_id: str) -> dict[str, Any]:
+def complete_run(run_id: str, caller: Caller) -> dict[str, Any]:
     """`POST /runs/{id}/complete`: start the run with what has arrived (what has not is listed as missing).
     Completing a run that has started already answers its state; one that has ended, or that has nothing
     yet, is a Conflict."""
-    run = runs.get(run_id, consistent=True)
+    run = runs.get_for(run_id, caller, consistent=True)
     if run.source not in UPLOAD_SOURCES:
         raise Conflict(f"run {run_id} is a {run.source} run: only upload and external runs are completed")
     if run.status in ("expired", "cancelled"):
@@ -350,7 +358,7 @@ def start(run: Run) -> Run:
         if reasons:
             _fail(run, UploadRejected(reasons[0].partition(": ")[2] if len(reasons) == 1 else "; ".join(reasons)))
         return runs.get(run.run_id, consistent=True)
-    if not runs.advance(run, "enriching"):
+    if not runs.advance(run, "enriching", started_at=now_iso()):
         run = runs.get(run.run_id, consistent=True)
         if run.status in runs.FINAL:
             _leave(run, list(runs.arrivals_of(run)))
@@ -424,14 +432,15 @@ def _record_arrival(run: Run, key: str, version_id: str | None, rejection: str |
 
 
 def _fail(run: Run, rejection: UploadRejected) -> None:
-    """Fail a run whose every file was refused; only while queued."""
+    """Fail a run whose every file was refused (only while queued), and give back what it was charged."""
     failure: list[Action] = [
         Run.status.set("failed"),
         Run.error_name.set(type(rejection).__name__),
         Run.error_cause.set(str(rejection)),
         Run.updated_at.set(now_iso()),
     ]
-    update_if(run, failure, Run.status == "queued")
+    if update_if(run, failure, Run.status == "queued"):
+        credits.settle(run.run_id)
 
 
 def _leave(run: Run, keys: list[str]) -> None:
@@ -559,6 +568,11 @@ def _registered(run: Run, method: str) -> dict[str, Any]:
     declared = [f for f in runs.files_of(run).values() if f.get("content_type")]
     uploads = [upload_target(f, method) for f in declared] if run.status == "queued" else []
     return {**state(run), "uploads": uploads, "expires_at": _expires_at(), "links": links(run.run_id)}
+
+
+def _charged(run: Run) -> dict[str, Any]:
+    """What an upload run costs and was charged, when it costs anything."""
+    return {"estimated_cost": run.price, "charged": int(run.charged or 0)} if run.charged else {}
 
 
 def _open_until() -> str:

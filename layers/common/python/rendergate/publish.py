@@ -14,7 +14,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from rendergate import events, formats, runs, storage
+from rendergate import credits, events, formats, runs, storage
 from rendergate.config import settings
 from rendergate.errors import ChangedAfterReview, Conflict, NotFound, RendergateError
 from rendergate.observability import logger
@@ -27,7 +27,8 @@ CACHE_CONTROL = storage.IMMUTABLE  # writes are conditional: an address never ch
 def publish_run(payload: dict[str, Any]) -> dict[str, Any]:
     """Publish the approved assets of a decided run. It ends completed when something was published (the
     approved ones that could not be are listed in `publish_failures`), rejected when nothing was approved,
-    and raises ChangedAfterReview when assets were approved but none of them could be published."""
+    and raises ChangedAfterReview when assets were approved but none of them could be published. A paid run
+    is then settled: its discarded images are refunded by the namespace's `discard_refund`."""
     run = runs.get(payload["run_id"])
     decision = payload["review"]
     if run.source == "entity":
@@ -53,6 +54,7 @@ def publish_run(payload: dict[str, Any]) -> dict[str, Any]:
         raise ChangedAfterReview("nothing approved could be published: " + "; ".join(f["reason"] for f in failures))
     status = "completed" if published else "rejected"
     runs.advance(runs.get(run.run_id), status, published=published, publish_failures=failures)
+    credits.settle(run.run_id)  # what its discarded images give back, by the namespace's policy
     return {"status": status, "published": published, "publish_failures": failures}
 
 

@@ -280,9 +280,11 @@ def record_decision(
     locked_types: list[str] | None = None,
     reviewer_id: str | None = None,
     asset_notes: dict[str, str] | None = None,
+    decided_by: str | None = None,
 ) -> str:
     """Write the decision (only while the review is pending and its run waits), then send it: `delivered`,
-    `pending` (the sweep sends it again) or `closed` (the run no longer waits). ReviewAlreadyDecided when a
+    `pending` (the sweep sends it again) or `closed` (the run no longer waits). `decided_by` is the owner of
+    the API key that decided (None for a signed link or a reviewer's session). ReviewAlreadyDecided when a
     decision was recorded first; ReviewExpired when the task is gone. Its pending reminders are cancelled."""
     decision: list[Action] = [
         Review.status.set("decided"),
@@ -298,6 +300,8 @@ def record_decision(
         decision.append(Review.reviewer_id.set(reviewer_id))
     if asset_notes:
         decision.append(Review.asset_notes.set(asset_notes))
+    if decided_by is not None:
+        decision.append(Review.decided_by.set(decided_by))
     recorded = update_if_while(
         review, decision, Review.status == "pending", Run, run.run_id, Run.status == "awaiting_review"
     )
@@ -356,6 +360,8 @@ def decision_of(review: Review) -> dict[str, Any]:
         "notes": review.notes,
         "reviewed_at": review.decided_at,
     }
+    if review.decided_by is not None:
+        decision["decided_by"] = review.decided_by
     if review.locked_types is not None:
         decision["locked_types"] = list(review.locked_types)
     if review.reviewer_id:

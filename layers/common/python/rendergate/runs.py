@@ -7,17 +7,20 @@ import json
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
 from rendergate import config, listing, signing, storage
 from rendergate.config import settings
-from rendergate.errors import BadRequest, Conflict, NotFound, scrubbed
-from rendergate.names import NAMESPACE
+from rendergate.errors import BadRequest, Conflict, Forbidden, NotFound, scrubbed
+from rendergate.names import NAMESPACE, OWNER
 from rendergate.profiles import PROFILES
 from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if
+
+if TYPE_CHECKING:
+    from rendergate.owners import Caller
 
 STATUSES = (
     "queued",
@@ -190,6 +193,8 @@ def view(run: Run) -> dict[str, Any]:
         "publish_failures": run.publish_failures or [],
         "error": error_view(run),
     }
+    if run.price is not None:
+        answer["credits"] = credits_view(run)
     if files := files_view(run):
         answer["files"] = files
     if run.source in ("comfy", "external"):
@@ -206,6 +211,16 @@ def view(run: Run) -> dict[str, Any]:
             if asset["key"] in made_by:
                 asset["render"] = {**_recipe(run), "index": made_by[asset["key"]]}
     return answer
+
+
+def credits_view(run: Run) -> dict[str, Any]:
+    """What the run costs and what it was charged and given back (an unmetered owner is charged nothing)."""
+    return {
+        "estimated_cost": run.price,
+        "charged": int(run.charged or 0),
+        "refunded": int(run.refunded or 0),
+        "holds_slot": bool(run.holds_slot),
+    }
 
 
 def files_view(run: Run) -> list[dict[str, Any]]:
@@ -268,6 +283,7 @@ def summary(run: Run) -> dict[str, Any]:
         "tags": list(run.tags or []),
         "auto_approve": run.auto_approve,
         "author": run.author,
+        "owner": run.owner,
         "created_at": run.created_at,
         "updated_at": run.updated_at,
         "error": error_view(run),
@@ -396,19 +412,43 @@ def error_view(run: Run) -> dict[str, str] | None:
     return {"name": run.error_name, "message": scrubbed(str(message))}
 
 
-def list_runs(status: str | None, limit: str, cursor: str | None) -> dict[str, Any]:
-    """Runs newest first, `limit` a page, with a signed cursor for the next page."""
+def list_runs(caller: Caller, status: str | None, owner: str | None, limit: str, cursor: str | None) -> dict[str, Any]:
+    """Runs newest first, `limit` a page, with a signed cursor for the next page: the caller's own, or an
+    admin's choice of owner (every run without one)."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-    # one status: its own index, so a page is full whatever the mix of statuses; else every run
-    index, partition = (Run.by_status, status) if status else (Run.by_created, "runs")
+    if owner is not None and not OWNER.match(owner):
+        raise BadRequest("owner must be an owner's name: 1-63 characters of a-z, 0-9, '.', '_' or '-'")
+    if not caller.sees(owner or caller.owner):
+        raise Forbidden("only an admin may list another owner's runs", scope="admin")
+    owner = owner or (None if caller.is_admin else caller.owner)
+    index: Any
+    if owner is not None:  # one owner's: its own index, the status (if any) filtered
+        in_status = (Run.status == status) if status else None
+        index, partition, condition = Run.by_owner, owner, in_status
+    else:  # one status: its own index, so a page is full whatever the mix of statuses; else every run
+        index, partition, condition = (Run.by_status, status, None) if status else (Run.by_created, "runs", None)
     found, next_cursor = listing.page(
         lambda start, size: index.query(
-            partition, scan_index_forward=False, limit=size, last_evaluated_key=start, page_size=size
+            partition,
+            scan_index_forward=False,
+            filter_condition=condition,
+            limit=size,
+            last_evaluated_key=start,
+            page_size=size,
         ),
         CURSOR_PURPOSE,
-        f"status={status}" if status else "all",
+        f"owner={owner}|status={status}",
         limit,
         cursor,
     )
     return {"runs": [summary(run) for run in found], "next_cursor": next_cursor}
+
+
+def get_for(run_id: str, caller: Caller, consistent: bool = False) -> Run:
+    """The run, if the caller may see it (its own, or any for an admin); NotFound otherwise, so another
+    owner's run ids tell nothing."""
+    run = get(run_id, consistent)
+    if not caller.sees(run.owner):
+        raise NotFound(f"run {run_id} does not exist")
+    return run

@@ -1,5 +1,5 @@
 """HMAC signatures for review links, webhook URLs and list cursors, Standard Webhooks signatures, and
-constant-time API key checks. Each use signs its own prefix ("review:", "runpod-webhook:", "{purpose}:"),
+constant-time bearer token checks. Each use signs its own prefix ("review:", "runpod-webhook:", "{purpose}:"),
 so no signature serves two."""
 
 from __future__ import annotations
@@ -64,17 +64,12 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def check_api_key(authorization: str | None, expected_sha256_hex: str) -> None:
-    """Accept `Authorization: Bearer <key>` whose sha256 matches, compared in constant time."""
-    digest = hashlib.sha256(_bearer(authorization, "the API key", "<key>").encode()).hexdigest()
-    if not hmac.compare_digest(digest.encode(), expected_sha256_hex.encode()):
-        raise Unauthorized("the API key is not valid")
-
-
 def check_bearer_token(authorization: str | None, token: str) -> None:
     """Accept `Authorization: Bearer <token>` for a shared token (MinIO's `auth_token`), compared in constant
     time over digests, so neither the content nor the length of the token leaks."""
-    presented = _bearer(authorization, "the token", "<token>")
+    presented = bearer(authorization)
+    if presented is None:
+        raise Unauthorized("send the token as 'Authorization: Bearer <token>'")
     if not token:
         raise Unauthorized("no token is configured for this webhook")
     given, expected = hashlib.sha256(presented.encode()).digest(), hashlib.sha256(token.encode()).digest()
@@ -82,11 +77,10 @@ def check_bearer_token(authorization: str | None, token: str) -> None:
         raise Unauthorized("the token is not valid")
 
 
-def _bearer(authorization: str | None, what: str, placeholder: str) -> str:
+def bearer(authorization: str | None) -> str | None:
+    """The credential of an `Authorization: Bearer <credential>` header (the scheme in any case); None otherwise."""
     scheme, _, presented = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise Unauthorized(f"send {what} as 'Authorization: Bearer {placeholder}'")
-    return presented.strip()
+    return presented.strip() if scheme.lower() == "bearer" and presented.strip() else None
 
 
 def standard_webhook_headers(secret: str, message_id: str, timestamp: int, body: str) -> dict[str, str]:

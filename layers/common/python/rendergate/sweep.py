@@ -2,7 +2,7 @@
 (or expire when nothing did); objects under incoming/ whose notification was lost are ingested; decisions
 recorded but not yet taken by the state machine are sent again while their run still waits for review
 (candidate runs come from the Runs table's `by_status` index); deliveries whose next attempt is overdue
-(its queue message was lost) get a new message."""
+(its queue message was lost) get a new message; paid runs that ended without being settled are settled."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from rendergate import ingest, notify, review, runs, storage
+from rendergate import credits, ingest, notify, review, runs, storage
 from rendergate.config import settings
 from rendergate.errors import NotFound, UploadNotReceived
 from rendergate.observability import logger
@@ -24,12 +24,14 @@ LISTING_MARKER = "sweep/lost-objects-after"  # the last key looked at, outside i
 
 def sweep(remaining_ms: Callable[[], int], now: float | None = None) -> dict[str, dict[str, str]]:
     """One pass: close overdue uploads, ingest objects whose notification was lost, resend undelivered
-    decisions and overdue deliveries. Returns what it did, per run (per object key for lost notifications,
-    per delivery for deliveries)."""
+    decisions and overdue deliveries, settle paid runs that ended without being settled. Returns what it did,
+    per run (per object key for lost notifications, per delivery for deliveries)."""
     closed = close_overdue(remaining_ms)
     lost = ingest_lost_objects(remaining_ms, time.time() if now is None else now)
     resent = redeliver_decisions(remaining_ms)
-    return {"uploads": closed, "lost": lost, "decisions": resent, "deliveries": notify.resend_overdue(remaining_ms)}
+    deliveries = notify.resend_overdue(remaining_ms)
+    settled = credits.settle_ended(remaining_ms)
+    return {"uploads": closed, "lost": lost, "decisions": resent, "deliveries": deliveries, "credits": settled}
 
 
 def close_overdue(remaining_ms: Callable[[], int]) -> dict[str, str]:
@@ -55,6 +57,8 @@ def close_overdue(remaining_ms: Callable[[], int]) -> dict[str, str]:
             f"({current.uploads.url_expiry_seconds} s) and the grace period ({current.uploads.grace_seconds} s)"
         )
         done = runs.advance(run, "expired", error_name=type(error).__name__, error_cause=str(error))
+        if done:
+            credits.settle(run.run_id)  # nothing arrived: what its uploads cost is given back
         outcomes[run.run_id] = "expired" if done else "moved on"
         logger.info("expired an upload that never arrived", extra={"run_id": run.run_id, "expired": done})
     return outcomes

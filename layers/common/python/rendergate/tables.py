@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +20,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -79,6 +81,58 @@ def update_if_while(
     return True
 
 
+@dataclass(frozen=True)
+class Write:
+    """One item of a transaction: `put` saves `model`, `update` applies `actions` to it, `delete` removes it,
+    each only when `condition` holds. `name` says which one failed when the transaction is cancelled."""
+
+    name: str
+    model: Model
+    condition: Condition | None = None
+    actions: Sequence[Action] | None = None
+    kind: str = "put"
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """Why a transaction wrote nothing: the names of the items whose condition failed, and whether another
+    transaction or write held one of its items at the time (DynamoDB's TransactionConflict: try again)."""
+
+    failed: frozenset[str]
+    conflict: bool
+
+
+def transact(*writes: Write, token: str | None = None) -> Cancelled | None:
+    """Write every item or none in one TransactWriteItems; None when it was written, else what refused it.
+    `token` (ClientRequestToken) makes an identical retry within ten minutes a no-op on DynamoDB's side."""
+    deletes = [w for w in writes if w.kind == "delete"]
+    puts = [w for w in writes if w.kind == "put"]
+    updates = [w for w in writes if w.kind == "update"]
+    ordered = deletes + puts + updates  # the order pynamodb sends them in, and the reasons come back in
+    try:
+        with TransactWrite(connection=Connection(region=_config.region), client_request_token=token) as transaction:
+            for write in deletes:
+                transaction.delete(write.model, condition=write.condition)
+            for write in puts:
+                transaction.save(write.model, condition=write.condition)
+            for write in updates:
+                transaction.update(write.model, actions=list(write.actions or []), condition=write.condition)
+    except TransactWriteError as error:
+        if error.cause_response_code != "TransactionCanceledException":
+            raise
+        reasons = error.cancellation_reasons
+        failed = frozenset(
+            write.name
+            for write, reason in zip(ordered, reasons, strict=False)
+            if reason is not None and reason.code == "ConditionalCheckFailed"
+        )
+        conflict = any(reason is not None and reason.code == "TransactionConflict" for reason in reasons)
+        if not failed and not conflict:
+            raise
+        return Cancelled(failed, conflict)
+    return None
+
+
 class RunsByCreated(GlobalSecondaryIndex["Run"]):
     class Meta:
         index_name = "by_created"
@@ -94,6 +148,15 @@ class RunsByStatus(GlobalSecondaryIndex["Run"]):
         projection = AllProjection()
 
     status = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class RunsByOwner(GlobalSecondaryIndex["Run"]):
+    class Meta:
+        index_name = "by_owner"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
 
 
@@ -159,8 +222,17 @@ class Run(Model):
     timings = JSONAttribute(null=True)
     backend_error = UnicodeAttribute(null=True)
     entity_id = UnicodeAttribute(null=True)  # an entity's enrichment: the media item it enriches
+    owner = UnicodeAttribute(null=True)  # who asked for it (an API key's owner); None for objects that came loose
+    # paid work: its price ({base, boost, total}), what was debited, what was refunded since, and whether it
+    # holds one of its owner's concurrent-run slots (until its images are rendered or it ends)
+    price = JSONAttribute(null=True)
+    charged = NumberAttribute(null=True)
+    refunded = NumberAttribute(null=True)
+    holds_slot = BooleanAttribute(null=True)
+    started_at = UnicodeAttribute(null=True)  # an upload run's enrichment began (the work it paid for)
     by_created = RunsByCreated()
     by_status = RunsByStatus()
+    by_owner = RunsByOwner()
 
 
 class AssetsByRun(GlobalSecondaryIndex["Asset"]):
@@ -265,6 +337,7 @@ class Collection(Model):
     collection_id = UnicodeAttribute(hash_key=True)  # "{namespace}/{slug}", or "{namespace}" for a library
     locked_types = ListAttribute[str](default=list)
     auto_publish = BooleanAttribute(null=True)  # a library's: entities publish without review
+    discard_refund = NumberAttribute(null=True)  # a library's: the share of a discarded image's cost given back
     updated_at = UnicodeAttribute(default=now_iso)
 
 
@@ -287,6 +360,7 @@ class Review(Model):
     notes = UnicodeAttribute(null=True)
     decided_at = UnicodeAttribute(null=True)
     delivered_at = UnicodeAttribute(null=True)  # when the state machine took the decision (SendTaskSuccess)
+    decided_by = UnicodeAttribute(null=True)  # the owner of the API key that decided (None: a signed link)
     locked_types = ListAttribute[str](null=True)  # an entity's review: the types the reviewer locked
     asset_notes = JSONAttribute(null=True)  # per asset id, the reviewer's note
     reviewer_id = UnicodeAttribute(null=True)  # a signed-in reviewer's id (reviewer then holds their name)
@@ -372,6 +446,7 @@ class Entity(Model):
     updated_at = UnicodeAttribute(default=now_iso)
     kind = UnicodeAttribute()  # movie | tvshow
     status = UnicodeAttribute()  # identified | enriching | enriched | published | stale
+    owner = UnicodeAttribute(null=True)  # who registered it
     namespace = UnicodeAttribute()
     folder = UnicodeAttribute()
     media_key = UnicodeAttribute(null=True)
@@ -544,6 +619,15 @@ class ReviewersByCreated(GlobalSecondaryIndex["Reviewer"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class KeysByCreated(GlobalSecondaryIndex["ApiKey"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class Reviewer(Model):
     """A named person who reviews some namespaces: where to reach them, and when they last signed out (sessions
     issued before that are refused)."""
@@ -601,6 +685,142 @@ class UsedToken(Model):
     key = UnicodeAttribute(hash_key=True, attr_name="reviewer_id")
     used_at = UnicodeAttribute(default_for_new=now_iso)
     ttl = NumberAttribute()
+
+
+class ApiKey(Model):
+    """An API key: its owner and scopes, and only the sha256 of the key itself (shown once, at creation)."""
+
+    class Meta:
+        table_name = _config.tables.keys
+        region = _config.region
+
+    key_id = UnicodeAttribute(hash_key=True)
+    listing = UnicodeAttribute(default="keys")  # one partition, so the index lists newest first
+    created_at = UnicodeAttribute(default_for_new=now_iso)
+    owner = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    scopes = ListAttribute[str](default=list)
+    key_hash = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")  # active | revoked
+    created_by = UnicodeAttribute()
+    revoked_at = UnicodeAttribute(null=True)
+    revoked_by = UnicodeAttribute(null=True)
+    expires_at = UnicodeAttribute(null=True)  # a rotated key works until then
+    replaced_by = UnicodeAttribute(null=True)
+    replaces = UnicodeAttribute(null=True)
+    by_created = KeysByCreated()
+
+
+class Account(Model):
+    """An owner (a user or a service): its credit balance, the sequence number every ledger transaction
+    moves, what it has in flight and spent today, and its limits where they differ from the defaults."""
+
+    class Meta:
+        table_name = _config.tables.accounts
+        region = _config.region
+
+    owner = UnicodeAttribute(hash_key=True, attr_name="pk")
+    item = UnicodeAttribute(range_key=True, attr_name="sk", default="account")
+    kind = UnicodeAttribute(default="user")  # user | service
+    metered = BooleanAttribute(null=True)  # None: the stack's default
+    balance = NumberAttribute(default=0)
+    seq = NumberAttribute(default=0)  # transactions applied; equals the owner's ledger rows
+    active_runs = NumberAttribute(default=0)
+    spent_day = UnicodeAttribute(null=True)  # the UTC day `spent_today` counts
+    spent_today = NumberAttribute(default=0)
+    limits = JSONAttribute(null=True)  # overrides of requests_per_minute, concurrent_runs, daily_spend, daily_refresh
+    refreshed_on = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(default_for_new=now_iso)
+    updated_at = UnicodeAttribute(default=now_iso)
+
+
+class RateWindow(Model):
+    """Requests one key sent in one minute (`pk` rate#{key id}, `sk` the minute); expires soon after."""
+
+    class Meta:
+        table_name = _config.tables.accounts
+        region = _config.region
+
+    key = UnicodeAttribute(hash_key=True, attr_name="pk")
+    window = UnicodeAttribute(range_key=True, attr_name="sk")
+    hits = NumberAttribute(default=0)
+    ttl = NumberAttribute()
+
+
+class CreditApproval(Model):
+    """A grant or adjustment larger than `LargeGrantCredits`, waiting for a second admin (`pk` approvals)."""
+
+    class Meta:
+        table_name = _config.tables.accounts
+        region = _config.region
+
+    partition = UnicodeAttribute(hash_key=True, attr_name="pk", default="approvals")
+    approval_id = UnicodeAttribute(range_key=True, attr_name="sk")
+    owner = UnicodeAttribute()
+    amount = NumberAttribute()
+    reason = UnicodeAttribute()  # grant | adjust
+    note = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="pending")  # pending | approved | denied
+    requested_by = UnicodeAttribute()
+    requested_at = UnicodeAttribute(default_for_new=now_iso)
+    expires_at = UnicodeAttribute()
+    decided_by = UnicodeAttribute(null=True)
+    decided_at = UnicodeAttribute(null=True)
+    txn_id = UnicodeAttribute(null=True)  # the ledger row it became
+
+
+class Unsettled(Model):
+    """A paid run whose credits are not settled yet (`pk` settle, `sk` its id): the sweep settles the ones
+    that ended, should the refund where they ended not have happened."""
+
+    class Meta:
+        table_name = _config.tables.accounts
+        region = _config.region
+
+    partition = UnicodeAttribute(hash_key=True, attr_name="pk", default="settle")
+    run_id = UnicodeAttribute(range_key=True, attr_name="sk")
+    owner = UnicodeAttribute()
+    created_at = UnicodeAttribute(default_for_new=now_iso)
+
+
+class LedgerByAt(LocalSecondaryIndex["LedgerEntry"]):
+    class Meta:
+        index_name = "by_at"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    at = UnicodeAttribute(range_key=True)
+
+
+class LedgerByMonth(GlobalSecondaryIndex["LedgerEntry"]):
+    class Meta:
+        index_name = "by_month"
+        projection = AllProjection()
+
+    month = UnicodeAttribute(hash_key=True)
+    at = UnicodeAttribute(range_key=True)
+
+
+class LedgerEntry(Model):
+    """One credit transaction of one owner, written once and never changed. `txn_id` is derived from what
+    caused it (`debit#{run id}`, `refund#{run id}`, `refresh#{day}`...), so a retry finds it."""
+
+    class Meta:
+        table_name = _config.tables.ledger
+        region = _config.region
+
+    owner = UnicodeAttribute(hash_key=True)
+    txn_id = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute()
+    month = UnicodeAttribute()  # YYYY-MM of `at`: exports read a period month by month
+    delta = NumberAttribute()
+    reason = UnicodeAttribute()  # debit | refund | grant | adjust | boost | refresh
+    balance = NumberAttribute()  # the owner's balance after it
+    actor = UnicodeAttribute()  # the owner whose key caused it, or "system"
+    job = UnicodeAttribute(null=True)  # the run it pays for or refunds
+    note = UnicodeAttribute(null=True)
+    by_at = LedgerByAt()
+    by_month = LedgerByMonth()
 
 
 @on_reset

@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -19,6 +19,9 @@ from rendergate.errors import BadRequest, Conflict, NotFound, unknown_fields
 from rendergate.media import naming, providers
 from rendergate.publish import slugify
 from rendergate.tables import Actor, Asset, Collection, Entity, FolderClaim, Run, now_iso, save_if_absent, update_if
+
+if TYPE_CHECKING:
+    from rendergate.owners import Caller
 
 ENTITY_NAMESPACE = uuid.UUID("9a3e5c71-0b2d-4f6e-8a1c-5d7b9e2f4a60")
 KINDS = ("movie", "tvshow")
@@ -35,9 +38,10 @@ STREAM_FIELDS: dict[str, dict[str, type]] = {
 }
 
 
-def register(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """Identify a movie or show at TMDB, claim its folder and start its enrichment: 201 with the entity.
-    The same item registered again in the same library answers 200 with the entity it already is."""
+def register(body: dict[str, Any], caller: Caller) -> tuple[dict[str, Any], int]:
+    """Identify a movie or show at TMDB, claim its folder and start its enrichment: 201 with the entity, the
+    caller recorded as its owner. The same item registered again in the same library answers 200 with the
+    entity it already is."""
     request = _registration(body)
     kind, namespace = request["kind"], request["namespace"]
     tmdb_id = request["tmdb_id"] or _find(kind, request)
@@ -57,6 +61,7 @@ def register(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         entity_id,
         kind=kind,
         status="identified",
+        owner=caller.owner,
         namespace=namespace,
         folder=folder,
         media_key=request["media_key"],
@@ -72,11 +77,11 @@ def register(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     _claim_folder(entity)
     if not save_if_absent(entity, Entity.entity_id.does_not_exist()):
         return view(get(entity_id)), 200  # registered by a request running alongside
-    start_enrichment(entity)
+    start_enrichment(entity, caller.owner)
     return view(get(entity_id)), 201
 
 
-def publish_now(entity_id: str) -> dict[str, Any]:
+def publish_now(entity_id: str, caller: Caller) -> dict[str, Any]:
     """Approve the entity's current selection, as a reviewer would (auto-publish off): its run goes on to
     publish. Refused with the reason when it is not enriched, nothing is selected, or nothing waits."""
     from rendergate import review
@@ -97,7 +102,7 @@ def publish_now(entity_id: str) -> dict[str, Any]:
     approved = [a.asset_id for a in selected]
     rejected = [i for i in decision.asset_ids if i not in set(approved)]
     notes = "approved through POST /entities/{id}/publish"
-    outcome = review.record_decision(decision, run, approved, rejected, "api", notes)
+    outcome = review.record_decision(decision, run, approved, rejected, "api", notes, decided_by=caller.owner)
     if outcome == "closed":
         raise Conflict("the enrichment stopped waiting for a decision meanwhile")
     return {**view(get(entity_id)), "publish": "started" if outcome == "delivered" else "pending"}
@@ -123,7 +128,7 @@ def find(entity_id: str) -> Entity | None:
         return None
 
 
-def enrich_again(entity_id: str) -> dict[str, Any]:
+def enrich_again(entity_id: str, caller: Caller) -> dict[str, Any]:
     """Start a new enrichment. One waiting for review is cancelled (it is replaced); one under way is a 409."""
     entity = get(entity_id)
     current = runs.find(str(entity.run_id)) if entity.run_id else None
@@ -132,12 +137,12 @@ def enrich_again(entity_id: str) -> dict[str, Any]:
     if current is not None and current.status == "awaiting_review":
         runs.advance(current, "cancelled", error_name="Superseded", error_cause="a newer enrichment replaced it")
         executions.stop(current.run_id, "a newer enrichment replaced it")
-    start_enrichment(entity)
+    start_enrichment(entity, caller.owner)
     return view(get(entity_id))
 
 
-def start_enrichment(entity: Entity) -> Run:
-    """A new run for the entity's next enrichment, started through the state machine."""
+def start_enrichment(entity: Entity, owner: str) -> Run:
+    """A new run for the entity's next enrichment (asked for by `owner`), started through the state machine."""
     number = int(entity.enrichments or 0) + 1
     run_id = uuid.uuid5(ENTITY_NAMESPACE, f"{entity.entity_id}/enrichment/{number}").hex
     claimed = update_if(
@@ -152,6 +157,7 @@ def start_enrichment(entity: Entity) -> Run:
         run_id,
         status="queued",
         source="entity",
+        owner=owner,
         namespace=entity.namespace,
         title=str(title)[:200],
         entity_id=entity.entity_id,

@@ -5,8 +5,8 @@ task token and submits the job); `webhook` and `reconcile` learn how the job end
 or fails the task exactly once; `outputs` puts the images where enrich reads them."""
 
 from rendergate.render.reconcile import reconcile
-from rendergate.render.request import cancel_run, request_run
+from rendergate.render.request import cancel_run, estimate_run, request_run
 from rendergate.render.submit import start
 from rendergate.render.webhook import authenticate, receive
 
-__all__ = ["authenticate", "cancel_run", "receive", "reconcile", "request_run", "start"]
+__all__ = ["authenticate", "cancel_run", "estimate_run", "receive", "reconcile", "request_run", "start"]

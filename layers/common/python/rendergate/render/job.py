@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from rendergate import backends, config, runs
+from rendergate import backends, config, credits, runs
 from rendergate.backends import CANCELLED, COMPLETED, IN_QUEUE, Backend, JobState
 from rendergate.config import settings
 from rendergate.errors import scrubbed
@@ -126,7 +126,8 @@ class RenderJob:
         self._set(*actions)
 
     def completed(self, state: JobState, keys: list[str]) -> None:
-        """The job's images are in the media bucket under `keys`."""
+        """The job's images are in the media bucket under `keys`; the run no longer counts against its owner's
+        concurrent runs."""
         self._set(
             Run.job_status.set(COMPLETED),
             Run.progress.set(100),
@@ -134,6 +135,7 @@ class RenderJob:
             Run.timings.set(state.timings),
             Run.rendered_at.set(now_iso()),
         )
+        credits.release_slot(self.run)
 
     def failed(self, failure: Exception, state: JobState | None = None) -> None:
         """The job failed, timed out, vanished or came back without images; the backend's text is kept."""

@@ -1,20 +1,26 @@
-"""What clients ask of renders: `POST /runs` (validate, refuse low-priority work when the queue is too
-deep, estimate when it will be done, start the pipeline) and `POST /runs/{id}/cancel`."""
+"""What clients ask of renders: `POST /runs` (validate, price, refuse low-priority work when the queue is too
+deep, estimate when it will be done, accept the run in the transaction that debits its owner, start the
+pipeline), `POST /runs/estimate` (the same without accepting anything) and `POST /runs/{id}/cancel`."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from rendergate import backends, config, executions, runs, workflows
+from rendergate import accounts, backends, config, credits, executions, runs, workflows
 from rendergate.config import settings
+from rendergate.credits import pricing
 from rendergate.errors import BadRequest, Conflict, QueueFull, TransientError, unknown_fields
 from rendergate.observability import logger
 from rendergate.render import submit
 from rendergate.render.job import RenderJob
 from rendergate.tables import Run
+
+if TYPE_CHECKING:
+    from rendergate.owners import Caller
 
 REQUEST_FIELDS = frozenset(
     {
@@ -41,17 +47,77 @@ _health: dict[str, tuple[float, backends.Health | None]] = {}
 config.on_reset(_health.clear)
 
 
-def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
-    """Validate a render request, create the run and start its execution; answer with an ETA.
+@dataclass(frozen=True)
+class Request:
+    """A validated render request: its workflow filled in, its fields and its price."""
+
+    workflow: workflows.Workflow
+    prepared: workflows.Prepared
+    priority: str
+    fields: dict[str, Any]
+    price: pricing.Price
+
+
+def request_run(body: dict[str, Any], caller: Caller, idempotency_key: str | None = None) -> dict[str, Any]:
+    """Validate a render request, price it, create the run (debiting its owner in the same transaction) and
+    start its execution; answer with an ETA and the price.
 
     With an Idempotency-Key the run id derives from it: the same request again answers with the run it
-    made (nothing is rendered twice); the key with a different request is a 409."""
-    if unknown := set(body) - REQUEST_FIELDS:
-        raise unknown_fields(unknown)
+    made (nothing is rendered or debited twice); the key with a different request is a 409."""
     fingerprint = runs.fingerprint(body)
     run_id = runs.run_id_for(idempotency_key)
     if idempotency_key and (earlier := runs.find(run_id)) is not None:
         return accepted(runs.same_request(earlier, fingerprint))
+    request = checked(body)
+    backend_name = settings().render.backend
+    limits = accounts.limits_of(caller.owner, accounts.find(caller.owner))
+    eta_seconds = estimate(backend_name, request.priority, limits.low_priority_queue_limit)
+    run = Run(
+        run_id,
+        status="queued",
+        source="render",
+        owner=caller.owner,
+        **request.fields,
+        workflow_name=request.workflow.name,
+        workflow_version=request.workflow.version,
+        workflow_sha256=request.workflow.sha256,
+        graph=request.prepared.graph,
+        params=request.prepared.params,
+        seed=request.prepared.seed,
+        image_count=request.prepared.count,
+        priority=request.priority,
+        eta_seconds=eta_seconds,
+        backend=backend_name,
+        request_sha256=fingerprint,
+    )
+    if not credits.accept_paid_run(run, request.price, renders=True):  # the same key, sent twice at once
+        return accepted(runs.same_request(runs.get(run_id), fingerprint))
+    try:
+        executions.start(run.run_id, runs.pipeline_input(run, [], render=render_settings()))
+    except Exception as error:
+        runs.advance(run, "failed", error_name="TransientError", error_cause=f"the pipeline did not start: {error}")
+        credits.settle(run.run_id)
+        raise TransientError("the render pipeline could not be started; try again") from error
+    return accepted(run)
+
+
+def estimate_run(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """`POST /runs/estimate`: what the render would cost the caller and its balance; nothing is accepted."""
+    request = checked(body)
+    account = accounts.find(caller.owner)
+    metered = accounts.metered(caller.owner, account)
+    return {
+        "estimated_cost": request.price.view(),
+        "metered": metered,
+        "balance": int(account.balance) if account else 0,
+        "covered": not metered or (int(account.balance) if account else 0) >= request.price.total,
+    }
+
+
+def checked(body: dict[str, Any]) -> Request:
+    """The request validated against the registry and the backend's limits, and priced."""
+    if unknown := set(body) - REQUEST_FIELDS:
+        raise unknown_fields(unknown)
     workflow = workflows.load(body.get("workflow"), body.get("version"))
     count = _count(body)
     priority = body.get("priority", "normal")
@@ -61,34 +127,8 @@ def request_run(body: dict[str, Any], idempotency_key: str | None = None) -> dic
     prepared = workflows.prepare(workflow, body.get("params", {}), count)
     if (graph_bytes := len(json.dumps(prepared.graph))) > RUN_GRAPH_LIMIT:
         raise BadRequest(f"the filled-in graph is {graph_bytes} bytes, more than the {RUN_GRAPH_LIMIT} a run can keep")
-    backend_name = settings().render.backend
-    submit.check_size(prepared.graph, count, len(prepared.images), backends.backend(backend_name))
-    eta_seconds = estimate(backend_name, priority)
-    run = Run(
-        run_id,
-        status="queued",
-        source="render",
-        **fields,
-        workflow_name=workflow.name,
-        workflow_version=workflow.version,
-        workflow_sha256=workflow.sha256,
-        graph=prepared.graph,
-        params=prepared.params,
-        seed=prepared.seed,
-        image_count=count,
-        priority=priority,
-        eta_seconds=eta_seconds,
-        backend=backend_name,
-        request_sha256=fingerprint,
-    )
-    if not runs.create(run):  # the same key, sent twice at once
-        return accepted(runs.same_request(runs.get(run_id), fingerprint))
-    try:
-        executions.start(run.run_id, runs.pipeline_input(run, [], render=render_settings()))
-    except Exception as error:
-        runs.advance(run, "failed", error_name="TransientError", error_cause=f"the pipeline did not start: {error}")
-        raise TransientError("the render pipeline could not be started; try again") from error
-    return accepted(run)
+    submit.check_size(prepared.graph, count, len(prepared.images), backends.backend(settings().render.backend))
+    return Request(workflow, prepared, priority, fields, pricing.render(workflow, prepared, priority))
 
 
 def accepted(run: Run) -> dict[str, Any]:
@@ -97,6 +137,8 @@ def accepted(run: Run) -> dict[str, Any]:
     return {
         "run_id": run.run_id,
         "status": run.status,
+        "estimated_cost": run.price,
+        "charged": int(run.charged or 0),
         "eta_seconds": None if run.eta_seconds is None else int(run.eta_seconds),
         "workflow": {"name": run.workflow_name, "version": run.workflow_version, "sha256": run.workflow_sha256},
         "seed": None if run.seed is None else int(run.seed),
@@ -110,19 +152,20 @@ def render_settings() -> dict[str, int]:
     return {"timeout_seconds": current.render.timeout_seconds, "heartbeat_seconds": current.render.heartbeat_seconds}
 
 
-def estimate(backend_name: str, priority: str) -> int:
-    """Seconds until a new job of `priority` is likely done; QueueFull for low priority behind a deep queue."""
+def estimate(backend_name: str, priority: str, low_priority_limit: int) -> int:
+    """Seconds until a new job of `priority` is likely done; QueueFull for low priority behind a queue deeper
+    than `low_priority_limit` (the owner's, LowPriorityQueueLimit by default)."""
     current = settings()
     per_job = current.render.seconds_estimate
     health = _backend_health(backend_name)
     if health is None:  # the backend did not answer: accept, with the estimate for an empty queue
         return per_job + COLD_START_SECONDS
     workers = max(health.workers, 1)
-    if priority == "low" and health.depth > current.render.low_priority_queue_limit:
-        excess = health.depth - current.render.low_priority_queue_limit
+    if priority == "low" and health.depth > low_priority_limit:
+        excess = health.depth - low_priority_limit
         retry_after = max(1, math.ceil(excess / workers * per_job))
         raise QueueFull(
-            f"the render queue holds {health.depth} jobs (more than {current.render.low_priority_queue_limit}); "
+            f"the render queue holds {health.depth} jobs (more than {low_priority_limit}); "
             f"low-priority work waits: retry after {retry_after} seconds",
             retry_after=retry_after,
         )
@@ -131,13 +174,15 @@ def estimate(backend_name: str, priority: str) -> int:
     return cold + math.ceil((ahead / workers + 1) * per_job)
 
 
-def cancel_run(run_id: str) -> dict[str, Any]:
-    """Cancel a run not yet publishing: its backend job, its execution; 409 when it has finished."""
-    if not RenderJob.of(run_id).cancelled():  # only from the statuses runs.ENTERED_FROM allows
+def cancel_run(run_id: str, caller: Caller) -> dict[str, Any]:
+    """Cancel a run not yet publishing: its backend job, its execution; 409 when it has finished. What it was
+    charged is settled: all of it when nothing was rendered yet."""
+    if not RenderJob(runs.get_for(run_id, caller)).cancelled():  # only from the statuses runs.ENTERED_FROM allows
         current = runs.get(run_id).status
         raise Conflict(f"run {run_id} is {current}: only a run that is not publishing or finished can be cancelled")
     executions.stop(run_id, cause="cancelled by the client")
-    return {"run_id": run_id, "status": "cancelled"}
+    settled = credits.settle(run_id)
+    return {"run_id": run_id, "status": "cancelled", "refunded": settled.get("refunded", 0)}
 
 
 def _count(body: dict[str, Any]) -> int:
