@@ -189,12 +189,12 @@ def test_a_phone_reviews_without_scrolling_sideways(
 
 def test_the_entity_review_page_has_no_serious_accessibility_problem(devstack: DevStack, browser: Any) -> None:
     media = Entities(devstack)
-    answer = media.register(kind="movie", tmdb_id=604, namespace="a11y")
+    answer = media.register(kind="movie", tmdb_id=603, namespace="a11y")
     assert answer.status_code in (200, 201), answer.text
     entity = media.wait_for(answer.json()["entity_id"], "enriched", review=True)
     page = browser.new_page()
     page.goto(entity["enrichment"]["review"]["url"])
-    assert "The Matrix Reloaded" in page.content()
+    assert "The Matrix" in page.content()
     assert serious(page) == []
     page.close()
 

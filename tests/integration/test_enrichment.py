@@ -10,6 +10,7 @@ import requests
 
 from support.devstack import DevStack
 from support.images import photo, save
+from support.waiting import eventually
 
 
 def test_a_near_duplicate_upload_is_flagged_on_its_review_page(devstack: DevStack) -> None:
@@ -89,6 +90,11 @@ def test_state_transitions_do_not_grow_with_the_number_of_images(devstack: DevSt
             ),
         )["executionArn"]
         assert devstack.wait_for(run_id, "completed")["status"] == "completed"
+
+        def ended(arn: str = execution) -> None:  # the run is completed inside Publish, before the execution ends
+            assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+
+        eventually(ended, timeout=30)
         histories[count] = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
         assert len(devstack.run(run_id)["published"]) == count
     assert histories[1] == histories[6]
