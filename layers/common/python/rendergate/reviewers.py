@@ -20,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 from rendergate import config, events, listing, signing
 from rendergate.errors import BadRequest, Conflict, LinkInvalid, NotFound, ReviewExpired, unknown_fields
 from rendergate.names import NAMESPACE, TARGET
-from rendergate.tables import Membership, Reviewer, ReviewPolicy, UsedToken, now_iso, save_if_absent
+from rendergate.tables import Membership, Reviewer, ReviewPolicy, UsedToken, now_iso, save_if_absent, transactions
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.shared.cookies import Cookie
@@ -61,7 +61,7 @@ def create(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         if _comparable(existing) != _comparable(reviewer):
             raise Conflict(f"a reviewer with the email {fields['email']} exists already: DELETE it first to change it")
         return view(existing), 200
-    with TransactWrite(connection=_connection()) as transaction:
+    with TransactWrite(connection=transactions()) as transaction:
         transaction.save(reviewer, condition=Reviewer.reviewer_id.does_not_exist())
         for namespace in reviewer.namespaces:
             transaction.save(_membership(namespace, reviewer.reviewer_id))
@@ -88,7 +88,7 @@ def find(reviewer_id: str) -> Reviewer | None:
 def delete(reviewer_id: str) -> None:
     """`DELETE /reviewers/{id}`: the reviewer and their namespaces; their sessions end with them."""
     reviewer = get(reviewer_id)
-    with TransactWrite(connection=_connection()) as transaction:
+    with TransactWrite(connection=transactions()) as transaction:
         transaction.delete(reviewer)
         for namespace in reviewer.namespaces:
             transaction.delete(_membership(namespace, reviewer.reviewer_id))
@@ -318,9 +318,3 @@ def _membership(namespace: str, reviewer_id: str) -> Membership:
 def _namespace(namespace: str) -> None:
     if not NAMESPACE.match(namespace):
         raise BadRequest("namespace must be 1-63 characters of a-z, 0-9, '.', '_' or '-'")
-
-
-def _connection() -> Any:
-    from pynamodb.connection import Connection
-
-    return Connection(region=config.settings().region)

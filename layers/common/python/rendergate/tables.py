@@ -24,7 +24,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from rendergate.config import on_reset, settings
+from rendergate.config import derived, on_reset, settings
 
 _config = settings()
 
@@ -59,6 +59,13 @@ def update_if(item: Model, actions: list[Action], condition: Condition) -> bool:
     return True
 
 
+@derived
+def transactions() -> Connection:
+    """The connection transactions are sent on: one per process, as each model keeps its own, since making its
+    botocore client costs more than the request."""
+    return Connection(region=settings().region)
+
+
 def update_if_while(
     item: Model,
     actions: list[Action],
@@ -70,7 +77,7 @@ def update_if_while(
     """Like `update_if`, in one transaction with a check that the `other` row at `other_key` meets
     `other_condition`; False when either does not hold (e.g. record a decision only while its run waits)."""
     try:
-        with TransactWrite(connection=Connection(region=_config.region)) as transaction:
+        with TransactWrite(connection=transactions()) as transaction:
             transaction.condition_check(other, other_key, condition=other_condition)
             transaction.update(item, actions=actions, condition=condition)
     except TransactWriteError as error:
@@ -110,7 +117,7 @@ def transact(*writes: Write, token: str | None = None) -> Cancelled | None:
     updates = [w for w in writes if w.kind == "update"]
     ordered = deletes + puts + updates  # the order pynamodb sends them in, and the reasons come back in
     try:
-        with TransactWrite(connection=Connection(region=_config.region), client_request_token=token) as transaction:
+        with TransactWrite(connection=transactions(), client_request_token=token) as transaction:
             for write in deletes:
                 transaction.delete(write.model, condition=write.condition)
             for write in puts:
