@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
-from typing import Any
+from typing import Any, Self
 
 import requests
 from botocore.awsrequest import AWSResponse
@@ -29,6 +29,26 @@ class _Raw(BytesIO):
 
 
 @dataclass
+class _Loopback:
+    """An HTTP server on a free loopback port (`url`), serving on its own threads inside the `with` block."""
+
+    server: ThreadingHTTPServer
+    url: str
+
+    def _listen(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Faults:
     """The answers still to give (status, error code, message); calls sees every request body sent (JSON
     bodies decoded). S3 (`rest-xml`) errors are XML, as S3 sends them; the others AWS JSON."""
@@ -63,7 +83,7 @@ def failing(client: Any, operation: str, *answers: tuple[int, str, str]) -> Iter
         client.meta.events.unregister(event, faults)
 
 
-class FaultyProxy:
+class FaultyProxy(_Loopback):
     """An HTTP proxy on loopback in front of moto that answers chosen operations of an AWS JSON protocol
     (by X-Amz-Target) with errors, so a stack pointed at it (`AWS_ENDPOINT_URL_SFN`) meets them for real."""
 
@@ -100,24 +120,14 @@ class FaultyProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FaultyProxy:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(Handler)
 
 
 def _error(code: str, message: str) -> bytes:
     return json.dumps({"__type": code, "message": message}).encode()
 
 
-class FlakyFront:
+class FlakyFront(_Loopback):
     """An HTTP front on loopback for any server: the first requests meet the scripted failures (a status code,
     as a gateway answers when its backend fails, or a number of seconds as a float: the request reaches the
     server only that late, after the client gave up), the rest are forwarded to `target`. `seen` keeps each
@@ -160,14 +170,4 @@ class FlakyFront:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FlakyFront:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(Handler)
