@@ -148,39 +148,24 @@ def write_if_absent(
     bucket: str, key: str, body: bytes, content_type: str, metadata: dict[str, str], cache_control: str
 ) -> bool:
     """Create the object only where none exists (`If-None-Match: *`); False when the key is taken."""
-    try:
-        _s3().put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=body,
-            ContentType=content_type,
-            CacheControl=cache_control,
-            Metadata=metadata,
-            IfNoneMatch="*",
-        )
-    except ClientError as error:
-        if error.response["Error"]["Code"] in {"PreconditionFailed", "412"}:
-            return False
-        raise
-    return True
+    put = {"ContentType": content_type, "CacheControl": cache_control, "Metadata": metadata, "IfNoneMatch": "*"}
+    return _put_unless_refused(bucket, key, body, put, {"PreconditionFailed", "412"})
 
 
 def replace_if_match(
     bucket: str, key: str, body: bytes, content_type: str, metadata: dict[str, str], etag: str, cache_control: str
 ) -> bool:
     """Overwrite the object only while it is the version with `etag` (`If-Match`); False when it changed."""
+    put = {"ContentType": content_type, "CacheControl": cache_control, "Metadata": metadata, "IfMatch": etag}
+    return _put_unless_refused(bucket, key, body, put, {"PreconditionFailed", "412", "ConditionalRequestConflict"})
+
+
+def _put_unless_refused(bucket: str, key: str, body: bytes, put: dict[str, Any], refused: set[str]) -> bool:
+    """PutObject with the conditions in `put`; False when S3 refuses it with one of the `refused` codes."""
     try:
-        _s3().put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=body,
-            ContentType=content_type,
-            CacheControl=cache_control,
-            Metadata=metadata,
-            IfMatch=etag,
-        )
+        _s3().put_object(Bucket=bucket, Key=key, Body=body, **put)
     except ClientError as error:
-        if error.response["Error"]["Code"] in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+        if error.response["Error"]["Code"] in refused:
             return False
         raise
     return True
