@@ -28,7 +28,6 @@ class _Raw(BytesIO):
         yield self.read()
 
 
-@dataclass
 class _Loopback:
     """An HTTP server on a free loopback port (`url`), serving on its own threads inside the `with` block."""
 
@@ -49,6 +48,7 @@ class _Loopback:
         self.server.server_close()
 
 
+@dataclass
 class Faults:
     """The answers still to give (status, error code, message); calls sees every request body sent (JSON
     bodies decoded). S3 (`rest-xml`) errors are XML, as S3 sends them; the others AWS JSON."""
