@@ -135,10 +135,15 @@ def test_forged_expired_and_unreachable_sign_ins_are_refused(aws: None, settings
 
 
 def test_the_inbox_lists_pending_reviews_of_the_reviewers_namespaces_oldest_first(
-    aws: None, settings: Callable[..., None]
+    aws: None, settings: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from rendergate import review
+    from rendergate.tables import Review
+
     use_email_target(settings)
-    awaiting("run-old", title="Older", assets=3)
+    review_id, _ = awaiting("run-old", title="Older", assets=3)
+    expires_at = int(Review.get(review_id).expires_at)  # an hour after it opened
+    monkeypatch.setattr(review, "clock", lambda: expires_at - 35 * 60 + 1)  # 25 minutes in
     time.sleep(0.01)
     awaiting("run-new", title="Newer", source="render")
     awaiting("run-elsewhere", namespace="elsewhere", title="Not mine")
@@ -151,7 +156,7 @@ def test_the_inbox_lists_pending_reviews_of_the_reviewers_namespaces_oldest_firs
     assert "Reviews waiting: 2" in body and "Not mine" not in body
     assert body.index("Older") < body.index("Newer")
     assert re.search(
-        r"upload in <code>library</code> · 3 images, 1 selected · waiting 0 min · expires in (59|60) min", body
+        r"upload in <code>library</code> · 3 images, 1 selected · waiting 25 min · expires in 34 min", body
     )
     assert "render in <code>library</code> · 1 image" in body
     assert body.count('<div class=strip><img src="https://') == 2
