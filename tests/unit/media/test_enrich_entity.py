@@ -129,3 +129,16 @@ def test_an_enrichment_that_runs_out_of_time_goes_on_where_it_stopped(providers_
     assert done["more"] is False and done["selected_ids"]
     urls = [a.source_url for a in Asset.by_run.query(run_id)]
     assert len(urls) == len(set(urls))  # every candidate once
+
+
+def test_a_candidate_the_provider_refuses_to_serve_is_rejected_as_a_failed_download(enriched, providers_server):
+    providers_server.fail("/t/p/original/matrix-poster-liar.jpg", 403, times=5)
+    view = enriched(tmdb_id=603)
+    every = {
+        c["source_url"].rsplit("/", 1)[-1]: c
+        for group in view["artwork"].values()
+        for c in group["selected"] + group["alternatives"]
+    }
+    refused = every["matrix-poster-liar.jpg"]["rejection"]
+    assert refused["code"] == "download_failed" and "403" in refused["reason"]
+    assert every["matrix-poster-gone.jpg"]["rejection"]["code"] == "missing"

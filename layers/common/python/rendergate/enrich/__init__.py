@@ -21,7 +21,7 @@ from rendergate.enrich import dedupe
 from rendergate.enrich.analyse import Analysis, analyse, declared_format
 from rendergate.enrich.score import PROFILES, Candidate, score
 from rendergate.enrich.select import select
-from rendergate.errors import ImageRejected, NotFound
+from rendergate.errors import ImageRejected, NotFound, RendergateError
 from rendergate.observability import logger
 from rendergate.tables import Asset, Run, now_iso
 
@@ -95,10 +95,8 @@ def _analysed(run: Run, ordinal: int, source: dict[str, str]) -> Asset:
         stored = storage.read_object(bucket, key, source.get("version_id"))
         asset.version_id, asset.etag = stored.version_id, stored.etag  # of exactly the bytes analysed
         analysis = analyse(stored.body, declared, config.enrich.max_pixels, config.enrich.max_frames)
-    except ImageRejected as rejection:
-        reject(asset, getattr(rejection, "code", "rejected"), str(rejection))
-    except NotFound as missing:
-        reject(asset, "missing", str(missing))
+    except (ImageRejected, NotFound) as refusal:
+        reject_for(asset, refusal)
     else:
         record_analysis(asset, analysis)
     asset.updated_at = now_iso()
@@ -112,6 +110,18 @@ def reject(asset: Asset, code: str, reason: str) -> None:
     asset.rejection_code = code
     asset.rejection_reason = reason
     logger.info("asset rejected", extra={"asset_id": asset.asset_id, "code": code, "reason": reason})
+
+
+def reject_for(asset: Asset, error: RendergateError) -> None:
+    """Reject an asset for the error that stopped its analysis: `missing` when its bytes are gone, the
+    image's own code when they are not an acceptable image, `download_failed` when they could not be had."""
+    if isinstance(error, NotFound):
+        code = "missing"
+    elif isinstance(error, ImageRejected):
+        code = getattr(error, "code", "rejected")
+    else:
+        code = "download_failed"
+    reject(asset, code, str(error))
 
 
 def record_analysis(asset: Asset, analysis: Analysis) -> None:

@@ -30,7 +30,7 @@ from pynamodb.expressions.update import Action
 from rendergate import formats, runs, storage
 from rendergate.collections import locked_types
 from rendergate.config import settings
-from rendergate.enrich import asset_id_for, cache_key_of, near, record_analysis, reject, write_once
+from rendergate.enrich import asset_id_for, cache_key_of, near, record_analysis, reject_for, write_once
 from rendergate.enrich.analyse import analyse
 from rendergate.enrich.score import PROFILES, Candidate, score
 from rendergate.enrich.select import select
@@ -152,12 +152,8 @@ def _candidate(run: Run, ordinal: int, offer: Offer, spool: Path, deadline: Dead
         try:
             data = providers.download(offer.url, config.uploads.max_bytes, deadline)
             analysis = analyse(data, None, config.enrich.max_pixels, config.enrich.max_frames)
-        except NotFound as missing:
-            reject(asset, "missing", str(missing))
-        except ImageRejected as rejection:
-            reject(asset, getattr(rejection, "code", "rejected"), str(rejection))
         except RendergateError as error:
-            reject(asset, "download_failed", str(error))
+            reject_for(asset, error)
         else:
             record_analysis(asset, analysis)
             (spool / asset_id).write_bytes(data)
