@@ -44,18 +44,14 @@ def list_rows(status: str | None, namespace: str | None, limit: str, cursor: str
         raise BadRequest("namespace must be 1-63 characters of a-z, 0-9, '.', '_' or '-'")
     in_namespace = (PublisherAudit.namespace == namespace) if namespace else None
     found, next_cursor = listing.page(
-        lambda start, size: PublisherAudit.by_status.query(
-            status,
-            scan_index_forward=False,
-            filter_condition=in_namespace,
-            limit=size,
-            last_evaluated_key=start,
-            page_size=size,
-        ),
+        PublisherAudit.by_status,
+        status,
         CURSOR_PURPOSE,
         f"{status}|{namespace}",
         limit,
         cursor,
+        scan_index_forward=False,
+        filter_condition=in_namespace,
     )
     return {"rows": [view(row) for row in found], "next_cursor": next_cursor}
 

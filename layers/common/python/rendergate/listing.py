@@ -5,29 +5,35 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+
+from pynamodb.indexes import Index
+from pynamodb.models import Model
 
 from rendergate import config, signing
 from rendergate.errors import BadRequest
 
 LIMIT = re.compile(r"^[0-9]{1,3}$")
-T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 
 def page(
-    query: Callable[[dict[str, Any] | None, int], Iterator[T]],
+    index: Index[M],
+    hash_key: str,
     purpose: str,
     listing: str,
     limit: str,
     cursor: str | None,
-) -> tuple[list[T], str | None]:
-    """One page: `query(start_key, size)` runs the query (it must pass both on, as `last_evaluated_key` and
-    `limit`); returns the items and the cursor of the next page (None at the end)."""
+    **options: Any,
+) -> tuple[list[M], str | None]:
+    """One page of `index.query(hash_key, **options)` (the options as its query
+    takes them: range_key_condition, filter_condition, scan_index_forward, consistent_read), starting where
+    the cursor left off; returns the items and the cursor of the next page (None at the end)."""
     if not LIMIT.match(limit) or not 1 <= int(limit) <= 100:
         raise BadRequest("limit must be a whole number between 1 and 100")
     start = _open(purpose, cursor, listing) if cursor else None
-    results = query(start, int(limit))
+    size = int(limit)
+    results = index.query(hash_key, limit=size, last_evaluated_key=start, page_size=size, **options)
     items = list(results)
     next_key = getattr(results, "last_evaluated_key", None)
     return items, _seal(purpose, listing, next_key) if next_key else None

@@ -161,18 +161,14 @@ def list_keys(owner: str | None, limit: str, cursor: str | None) -> dict[str, An
         owner_name(owner)
     condition = (ApiKey.owner == owner) if owner else None
     found, next_cursor = listing.page(
-        lambda start, size: ApiKey.by_created.query(
-            "keys",
-            scan_index_forward=False,
-            filter_condition=condition,
-            limit=size,
-            last_evaluated_key=start,
-            page_size=size,
-        ),
+        ApiKey.by_created,
+        "keys",
         CURSOR_PURPOSE,
         f"owner={owner}",
         limit,
         cursor,
+        scan_index_forward=False,
+        filter_condition=condition,
     )
     return {"keys": [key_view(key) for key in found], "next_cursor": next_cursor}
 

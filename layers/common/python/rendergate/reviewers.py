@@ -96,15 +96,7 @@ def delete(reviewer_id: str) -> None:
 
 def list_reviewers(limit: str, cursor: str | None) -> dict[str, Any]:
     """`GET /reviewers`, oldest first, paged."""
-    found, next_cursor = listing.page(
-        lambda start, size: Reviewer.by_created.query(
-            "reviewers", limit=size, last_evaluated_key=start, page_size=size
-        ),
-        CURSOR_PURPOSE,
-        "all",
-        limit,
-        cursor,
-    )
+    found, next_cursor = listing.page(Reviewer.by_created, "reviewers", CURSOR_PURPOSE, "all", limit, cursor)
     return {"reviewers": [view(reviewer) for reviewer in found], "next_cursor": next_cursor}
 
 

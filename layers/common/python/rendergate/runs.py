@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
+from pynamodb.indexes import Index
 
 from rendergate import config, listing, signing, storage
 from rendergate.config import settings
@@ -422,25 +423,21 @@ def list_runs(caller: Caller, status: str | None, owner: str | None, limit: str,
     if not caller.sees(owner or caller.owner):
         raise Forbidden("only an admin may list another owner's runs", scope="admin")
     owner = owner or (None if caller.is_admin else caller.owner)
-    index: Any
+    index: Index[Run]
     if owner is not None:  # one owner's: its own index, the status (if any) filtered
         in_status = (Run.status == status) if status else None
         index, partition, condition = Run.by_owner, owner, in_status
     else:  # one status: its own index, so a page is full whatever the mix of statuses; else every run
         index, partition, condition = (Run.by_status, status, None) if status else (Run.by_created, "runs", None)
     found, next_cursor = listing.page(
-        lambda start, size: index.query(
-            partition,
-            scan_index_forward=False,
-            filter_condition=condition,
-            limit=size,
-            last_evaluated_key=start,
-            page_size=size,
-        ),
+        index,
+        partition,
         CURSOR_PURPOSE,
         f"owner={owner}|status={status}",
         limit,
         cursor,
+        scan_index_forward=False,
+        filter_condition=condition,
     )
     return {"runs": [summary(run) for run in found], "next_cursor": next_cursor}
 

@@ -30,13 +30,14 @@ def statement(caller: Caller, owner: str | None, limit: str, cursor: str | None)
         raise Forbidden("only an admin may read another owner's credits", scope="admin")
     account = accounts.view(owner)
     found, next_cursor = listing.page(
-        lambda start, size: LedgerEntry.by_at.query(
-            owner, scan_index_forward=False, consistent_read=True, limit=size, last_evaluated_key=start, page_size=size
-        ),
+        LedgerEntry.by_at,
+        owner,
         CURSOR_PURPOSE,
         f"owner={owner}",
         limit,
         cursor,
+        scan_index_forward=False,
+        consistent_read=True,
     )
     return {
         "owner": owner,

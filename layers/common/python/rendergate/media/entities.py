@@ -311,13 +311,7 @@ def _claim_folder(entity: Entity) -> None:
 def list_entities(limit: str, cursor: str | None) -> dict[str, Any]:
     """Entities newest first, with a signed cursor for the next page."""
     found, next_cursor = listing.page(
-        lambda start, size: Entity.by_created.query(
-            "entities", scan_index_forward=False, limit=size, last_evaluated_key=start, page_size=size
-        ),
-        CURSOR_PURPOSE,
-        "entities",
-        limit,
-        cursor,
+        Entity.by_created, "entities", CURSOR_PURPOSE, "entities", limit, cursor, scan_index_forward=False
     )
     return {"entities": [summary(entity) for entity in found], "next_cursor": next_cursor}
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
+from pynamodb.indexes import Index
 
 from rendergate import events, listing, queues, runs, targets
 from rendergate.config import settings
@@ -235,24 +236,20 @@ def list_deliveries(
     if not (event_id or target or state):
         raise BadRequest("filter by event_id, target or state (e.g. ?state=failed)")
     in_state = (Delivery.state == state) if state else None
-
-    def query(start: dict[str, Any] | None, size: int) -> Any:
-        if event_id:
-            of_target = (Delivery.target == target) if target else None
-            return Delivery.by_event.query(
-                event_id, of_target, filter_condition=in_state, limit=size, last_evaluated_key=start, page_size=size
-            )
-        index, key = (Delivery.by_target, target) if target else (Delivery.by_state, state)
-        return index.query(
-            key,
-            filter_condition=in_state if target else None,
-            scan_index_forward=False,
-            limit=size,
-            last_evaluated_key=start,
-            page_size=size,
-        )
-
-    found, next_cursor = listing.page(query, CURSOR_PURPOSE, f"{event_id}|{target}|{state}", limit, cursor)
+    index: Index[Delivery]
+    options: dict[str, Any]
+    if event_id:  # one row per target: the target is its sort key
+        index, key = Delivery.by_event, event_id
+        options = {"range_key_condition": (Delivery.target == target) if target else None, "filter_condition": in_state}
+    elif target:
+        index, key = Delivery.by_target, target
+        options = {"filter_condition": in_state, "scan_index_forward": False}
+    else:
+        index, key = Delivery.by_state, str(state)
+        options = {"scan_index_forward": False}
+    found, next_cursor = listing.page(
+        index, key, CURSOR_PURPOSE, f"{event_id}|{target}|{state}", limit, cursor, **options
+    )
     return {"deliveries": [view(row) for row in found], "next_cursor": next_cursor}
 
 
