@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -141,6 +140,7 @@ def test_a_rotated_key_works_beside_its_replacement_for_the_grace_period(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rendergate import owners
+    from rendergate.tables import now_iso
 
     old = key_for("ada", "read")
     old_id = old["Authorization"].split("_")[1]
@@ -154,7 +154,7 @@ def test_a_rotated_key_works_beside_its_replacement_for_the_grace_period(
     assert call("runs", "GET", "/runs", headers=new)[0] == 200
 
     # After it, only the new one
-    later = (datetime.now(UTC) + timedelta(seconds=601)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    later = now_iso(601)
     monkeypatch.setattr(owners, "now_iso", lambda: later)
     assert call("runs", "GET", "/runs", headers=old)[0] == 403
     assert call("runs", "GET", "/runs", headers=new)[0] == 200

@@ -211,12 +211,12 @@ def test_a_target_that_is_down_is_recorded_as_not_sent_and_gets_it_later(
 def test_an_attempt_that_died_unrecorded_is_taken_over_and_counted_as_unknown(
     scheduled: Scheduled, targets: Targets, hook: WebhookReceiver, clock: Clock
 ) -> None:
-    from rendergate.notify.deliveries import LEASE_SECONDS, _iso
-    from rendergate.tables import Delivery
+    from rendergate.notify.deliveries import LEASE_SECONDS
+    from rendergate.tables import Delivery, iso_at
 
     event = refused_while_down(targets, hook)
     row = only(event["id"])
-    claimed = _iso(clock.now)
+    claimed = iso_at(clock.now)
     row.update(actions=[Delivery.state.set("sending"), Delivery.claimed_at.set(claimed), Delivery.attempts.set(2)])
 
     clock.advance(10)

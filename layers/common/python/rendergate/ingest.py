@@ -12,7 +12,6 @@ import json
 import re
 import unicodedata
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -579,12 +578,8 @@ def _open_until() -> str:
     """How long a run waits for its files: its upload URLs' lifetime and the grace period, from now."""
     current = settings()
     waited = current.uploads.url_expiry_seconds + current.uploads.grace_seconds
-    return _iso(datetime.now(UTC) + timedelta(seconds=waited))
+    return now_iso(waited)
 
 
 def _expires_at() -> str:
-    return _iso(datetime.now(UTC) + timedelta(seconds=settings().uploads.url_expiry_seconds))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return now_iso(settings().uploads.url_expiry_seconds)

@@ -13,7 +13,6 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -202,7 +201,7 @@ def rotate_key(key_id: str, body: dict[str, Any], caller: Caller) -> dict[str, A
             f"key {key_id} is {'rotated' if old.replaced_by else old.status}: rotate the key that replaced it"
         )
     new, secret = _new_key(old.owner, list(old.scopes or []), old.name, caller.owner, replaces=old.key_id)
-    ends = (datetime.now(UTC) + timedelta(seconds=grace)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    ends = now_iso(grace)
     cancelled = transact(
         Write("new", new, ApiKey.key_id.does_not_exist()),
         Write(

@@ -4,14 +4,12 @@ Content-Security-Policy allows by its hash; every page works without it, as plai
 from __future__ import annotations
 
 import base64
-import calendar
 import hashlib
-import time
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from rendergate.tables import Asset, Entity, Review, Reviewer, Run
+from rendergate.tables import Asset, Entity, Review, Reviewer, Run, epoch_of
 
 KEYS = (
     ("A", "approve this image and go to the next"),
@@ -391,7 +389,7 @@ def inbox(reviewer: Reviewer, rows: list[InboxRow], sign_out_token: str, now: in
     items = []
     for row in rows:
         count = len(row.review.asset_ids or [])
-        opened = _epoch(str(row.review.created_at))
+        opened = int(epoch_of(str(row.review.created_at)))
         thumbs = "".join(
             f'<img src="{escape(url)}" alt="{escape(asset.filename)}" loading=lazy>' for asset, url in row.thumbs
         )
@@ -439,10 +437,6 @@ def _span(seconds: float) -> str:
     if seconds < 48 * 3600:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} days"
-
-
-def _epoch(iso: str) -> int:
-    return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 def problem(status: int, message: str) -> str:

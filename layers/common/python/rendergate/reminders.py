@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from rendergate import reviewers, runs, schedules
 from rendergate.observability import logger
-from rendergate.tables import Review, update_if
+from rendergate.tables import Review, epoch_of, update_if
 
 KINDS = ("remind", "escalate")
 HOUR = 3600
@@ -59,7 +59,7 @@ def fire(review_id: str, kind: str) -> str:
     if run is None or review.status != "pending" or run.status != "awaiting_review" or review.expires_at <= now:
         return "closed"
     policy = reviewers.policy(run.namespace)
-    data = runs.review_request(review, run) | {"waiting_hours": round((now - _opened(review)) / HOUR)}
+    data = runs.review_request(review, run) | {"waiting_hours": round((now - epoch_of(str(review.created_at))) / HOUR)}
     if kind == "escalate":
         if not policy.get("escalate_to"):
             return "closed"
@@ -89,9 +89,3 @@ def _name(review: Review, kind: str) -> str:
 
 def _payload(review: Review, kind: str) -> dict[str, Any]:
     return {"reminder": {"review_id": review.review_id, "kind": kind}}
-
-
-def _opened(review: Review) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(str(review.created_at).replace("Z", "+00:00")).timestamp()

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -31,7 +30,7 @@ from rendergate.errors import BadRequest, LinkInvalid, NotFound, ReviewAlreadyDe
 from rendergate.executions import Delivery
 from rendergate.observability import logger
 from rendergate.reviewers import Session
-from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if, update_if_while
+from rendergate.tables import Asset, Review, Run, epoch_of, now_iso, save_if_absent, update_if, update_if_while
 
 DECISIONS = ("approve", "reject")
 MAX_RANK = 20  # Kodi reads fanart … fanart19, Jellyfin fanart-1 … fanart-20
@@ -340,7 +339,7 @@ def redeliver(run: Run) -> Delivery | None:
     review = Review.get(run.review_id) if run.review_id else None
     if review is None or review.status != "decided" or review.delivered_at or not review.decided_at:
         return None
-    if time.time() - _epoch(review.decided_at) < REDELIVER_AFTER_SECONDS:
+    if time.time() - epoch_of(review.decided_at) < REDELIVER_AFTER_SECONDS:
         return None  # the reviewer's own request may still be sending it
     outcome = _deliver(review)
     if outcome == "dead":  # resumed by an earlier send whose answer was lost, or timed out: the run moves on
@@ -374,10 +373,6 @@ def decision_of(review: Review) -> dict[str, Any]:
     if review.asset_notes:
         decision["asset_notes"] = dict(review.asset_notes)
     return decision
-
-
-def _epoch(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def _decisions(review: Review, form: dict[str, str]) -> tuple[list[str], list[str]]:

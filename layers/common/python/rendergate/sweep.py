@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 from rendergate import credits, ingest, notify, review, runs, storage
 from rendergate.config import settings
@@ -39,7 +38,7 @@ def close_overdue(remaining_ms: Callable[[], int]) -> dict[str, str]:
     are in the bucket are taken in, then the run starts with what arrived, or expires when nothing did."""
     current = settings()
     waited = current.uploads.url_expiry_seconds + current.uploads.grace_seconds
-    cutoff = (datetime.now(UTC) - timedelta(seconds=waited)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    cutoff = now_iso(-waited)
     outcomes: dict[str, str] = {}
     for run in Run.by_status.query("queued", Run.created_at < cutoff):
         if remaining_ms() < MARGIN_MS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,9 +30,20 @@ from rendergate.config import derived, on_reset, settings
 _config = settings()
 
 
-def now_iso() -> str:
-    """Timestamps are ISO-8601 strings in UTC, the same shape Step Functions writes."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def iso_at(epoch: float) -> str:
+    """An instant as the tables write it: an ISO-8601 string in UTC to the millisecond, with Z, the same shape
+    Step Functions writes (so such strings sort in time order)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_of(iso: str) -> float:
+    """The seconds since the epoch of an instant the tables wrote (see `iso_at`)."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def now_iso(seconds_from_now: float = 0) -> str:
+    """Now, or that many seconds from now (before, when negative), as the tables write instants."""
+    return iso_at(time.time() + seconds_from_now)
 
 
 def save_if_absent(item: Model, condition: Condition) -> bool:

@@ -5,7 +5,6 @@ authorisation: the approval and the ledger row are written in one transaction, s
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -116,7 +115,6 @@ def approval_view(approval: CreditApproval) -> dict[str, Any]:
 
 
 def _ask(approval_id: str, owner: str, amount: int, reason: str, note: str | None, caller: Caller) -> dict[str, Any]:
-    expires = (datetime.now(UTC) + timedelta(seconds=APPROVAL_SECONDS)).isoformat(timespec="milliseconds")
     approval = CreditApproval(
         approval_id=approval_id,
         owner=owner,
@@ -124,7 +122,7 @@ def _ask(approval_id: str, owner: str, amount: int, reason: str, note: str | Non
         reason=reason,
         note=note,
         requested_by=caller.owner,
-        expires_at=expires.replace("+00:00", "Z"),
+        expires_at=now_iso(APPROVAL_SECONDS),
     )
     if not save_if_absent(approval, CreditApproval.approval_id.does_not_exist()):
         earlier = _get(approval_id)

@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from functools import cache, partial
 from typing import Any, TypeVar
 
@@ -32,7 +31,7 @@ from rendergate.config import settings
 from rendergate.errors import BadRequest, Conflict, NotFound, Undeliverable
 from rendergate.names import EVENT_ID, TARGET
 from rendergate.observability import logger
-from rendergate.tables import Delivery, Reviewer, TargetState, now_iso, save_if_absent, update_if
+from rendergate.tables import Delivery, Reviewer, TargetState, epoch_of, iso_at, now_iso, save_if_absent, update_if
 from rendergate.targets import Target
 from rendergate.targets.http import Answer, NoAnswer, Verdict, send
 
@@ -210,7 +209,7 @@ def retry(delivery_id: str) -> dict[str, Any]:
     actions: list[Action] = [
         Delivery.state.set("pending"),
         Delivery.failures.set(0),
-        Delivery.next_attempt_at.set(_iso(clock())),
+        Delivery.next_attempt_at.set(iso_at(clock())),
         Delivery.note.set("retried on request"),
         Delivery.history.set(history),
         Delivery.updated_at.set(now_iso()),
@@ -263,7 +262,7 @@ def of_events(*event_ids: str) -> list[dict[str, Any]]:
 def resend_overdue(remaining_ms: Callable[[], int]) -> dict[str, str]:
     """The sweep's part: pending deliveries whose message should have come a while ago get a new one (the
     claim makes a late original harmless)."""
-    cutoff = _iso(clock() - OVERDUE_SECONDS)
+    cutoff = iso_at(clock() - OVERDUE_SECONDS)
     resent: dict[str, str] = {}
     for row in Delivery.by_state.query("pending", filter_condition=Delivery.next_attempt_at < cutoff):
         if remaining_ms() < 5_000:
@@ -344,7 +343,7 @@ def _open(
         target_kind=target.kind,
         target_host=target.host,
         state="pending",
-        next_attempt_at=_iso(now),
+        next_attempt_at=iso_at(now),
         event=envelope,
         history=[],
         expires_at=int(now) + TTL_SECONDS,
@@ -378,7 +377,7 @@ def _claim(row: Delivery) -> bool:
         )
     actions: list[Action] = [
         Delivery.state.set("sending"),
-        Delivery.claimed_at.set(_iso(clock())),
+        Delivery.claimed_at.set(iso_at(clock())),
         Delivery.attempts.set(attempts + 1),
         Delivery.failures.set(failures),
         Delivery.history.set(history),
@@ -422,7 +421,7 @@ def _record(row: Delivery, target: Target, verdict: Verdict, answer: Answer | No
         delay = retry_delay(failures, verdict.retry_after)
         if failures >= settings().delivery.max_attempts:
             state, note = "failed", f"gave up after {failures} failed attempts; the last: {note}"
-        elif clock() + delay - _epoch(row.created_at) > GIVE_UP_SECONDS:
+        elif clock() + delay - epoch_of(row.created_at) > GIVE_UP_SECONDS:
             days = GIVE_UP_SECONDS // 86400
             state, note = "failed", f"gave up: the next attempt would be {days} days after the event; the last: {note}"
         else:
@@ -436,7 +435,7 @@ def _record(row: Delivery, target: Target, verdict: Verdict, answer: Answer | No
         Delivery.history.set(_history(row, entry)),
         Delivery.claimed_at.remove(),
         Delivery.updated_at.set(now_iso()),
-        Delivery.next_attempt_at.set(_iso(clock() + delay))
+        Delivery.next_attempt_at.set(iso_at(clock() + delay))
         if state == "pending"
         else Delivery.next_attempt_at.remove(),
     ]
@@ -506,23 +505,15 @@ def _find(delivery_id: str) -> Delivery | None:
 
 def _later(row: Delivery) -> bool:
     """Whether a pending delivery's next attempt is still more than a second away."""
-    return bool(row.next_attempt_at) and _epoch(str(row.next_attempt_at)) > clock() + 1
+    return bool(row.next_attempt_at) and epoch_of(str(row.next_attempt_at)) > clock() + 1
 
 
 def _abandoned(row: Delivery) -> bool:
-    return not row.claimed_at or _epoch(str(row.claimed_at)) < clock() - LEASE_SECONDS
+    return not row.claimed_at or epoch_of(str(row.claimed_at)) < clock() - LEASE_SECONDS
 
 
 def _history(row: Delivery, entry: dict[str, Any]) -> list[dict[str, Any]]:
     return [*list(row.history or []), entry][-HISTORY:]
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 @cache

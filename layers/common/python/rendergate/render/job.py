@@ -12,7 +12,7 @@ call them instead of updating the run themselves.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -22,7 +22,7 @@ from rendergate.backends import CANCELLED, COMPLETED, IN_QUEUE, Backend, JobStat
 from rendergate.config import settings
 from rendergate.errors import scrubbed
 from rendergate.observability import logger
-from rendergate.tables import Run, now_iso, update_if
+from rendergate.tables import Run, epoch_of, now_iso, update_if
 
 config.on_reset(backends.backend.cache_clear)  # backends are configured from the settings (the worker has none)
 
@@ -175,7 +175,7 @@ def age_seconds(timestamp: str | None) -> float:
     """Seconds since an ISO timestamp; infinite when there is none."""
     if not timestamp:
         return float("inf")
-    return (datetime.now(UTC) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()
+    return time.time() - epoch_of(timestamp)
 
 
 def _error_text(text: str) -> str:
