@@ -34,7 +34,7 @@ def rotate_key(key_id: str) -> tuple[dict[str, Any], int]:
 
 @app.get("/admin/owners/<owner>")
 def get_owner(owner: str) -> dict[str, Any]:
-    return accounts.view(owners.owner_name(owner))
+    return accounts.view(accounts.owner_name(owner))
 
 
 @app.put("/admin/owners/<owner>")

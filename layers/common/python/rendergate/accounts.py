@@ -38,6 +38,23 @@ class Limits:
 LIMIT_NAMES = tuple(field.name for field in fields(Limits))
 
 
+def owner_name(value: Any) -> str:
+    """An owner's name: 1-63 characters of a-z, 0-9, '.', '_' or '-'; BadRequest otherwise."""
+    if not isinstance(value, str) or not OWNER.match(value):
+        raise BadRequest("owner must be 1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+def today() -> str:
+    """The UTC day (YYYY-MM-DD) that daily spending and the daily refresh count in."""
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def spent_on(account: Account | None, day: str) -> int:
+    """What the account spent on `day` (it keeps only its latest day's spending)."""
+    return int(account.spent_today) if account and account.spent_day == day else 0
+
+
 def defaults(owner: str) -> Limits:
     """The stack's limits for an owner that has no overrides; the bootstrap owner has none of them."""
     current = settings()
@@ -84,7 +101,6 @@ def ensure(owner: str, kind: str = "user") -> Account:
 def view(owner: str) -> dict[str, Any]:
     """`GET /admin/owners/{owner}`: the account, its effective limits and which of them are its own."""
     account = find(owner, consistent=True)
-    today = time.strftime("%Y-%m-%d", time.gmtime())
     return {
         "owner": owner,
         "exists": account is not None,
@@ -92,7 +108,7 @@ def view(owner: str) -> dict[str, Any]:
         "metered": metered(owner, account),
         "balance": int(account.balance) if account else 0,
         "active_runs": int(account.active_runs) if account else 0,
-        "spent_today": int(account.spent_today) if account and account.spent_day == today else 0,
+        "spent_today": spent_on(account, today()),
         "limits": asdict(limits_of(owner, account)),
         "overrides": dict(account.limits or {}) if account else {},
         "refreshed_on": account.refreshed_on if account else None,
@@ -102,8 +118,7 @@ def view(owner: str) -> dict[str, Any]:
 def configure(owner: str, body: dict[str, Any]) -> dict[str, Any]:
     """`PUT /admin/owners/{owner}`: `kind`, `metered` (null: the default) and `limits` overrides (null removes
     one). The balance only moves through the ledger."""
-    if not OWNER.match(owner):
-        raise BadRequest("owner must be 1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
+    owner_name(owner)
     if unknown := set(body) - {"kind", "metered", "limits"}:
         raise unknown_fields(unknown)
     kind = body.get("kind", "user")

@@ -20,7 +20,6 @@ from pynamodb.expressions.update import Action
 
 from rendergate import accounts, config, listing, signing
 from rendergate.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, unknown_fields
-from rendergate.names import OWNER
 from rendergate.tables import ApiKey, Write, now_iso, transact, update_if
 
 SCOPES = ("uploads", "runs", "entities", "review", "read", "admin")
@@ -140,7 +139,7 @@ def create_key(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
     """`POST /admin/keys`: a new key for `owner` with `scopes`; the answer is the only place the key is shown."""
     if unknown := set(body) - KEY_FIELDS:
         raise unknown_fields(unknown)
-    owner = owner_name(body.get("owner"))
+    owner = accounts.owner_name(body.get("owner"))
     scopes = _scopes(body.get("scopes"))
     name = body.get("name")
     if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 100):
@@ -157,7 +156,7 @@ def create_key(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
 def list_keys(owner: str | None, limit: str, cursor: str | None) -> dict[str, Any]:
     """`GET /admin/keys?owner=`: keys newest first, never the key or its hash."""
     if owner is not None:
-        owner_name(owner)
+        accounts.owner_name(owner)
     condition = (ApiKey.owner == owner) if owner else None
     found, next_cursor = listing.page(
         ApiKey.by_created,
@@ -235,13 +234,6 @@ def key_view(key: ApiKey) -> dict[str, Any]:
         "replaced_by": key.replaced_by,
         "replaces": key.replaces,
     }
-
-
-def owner_name(value: Any) -> str:
-    """An owner's name: 1-63 characters of a-z, 0-9, '.', '_' or '-'."""
-    if not isinstance(value, str) or not OWNER.match(value):
-        raise BadRequest("owner must be 1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
-    return value
 
 
 def _allow(owner: str, key_id: str, scopes: Any) -> dict[str, Any]:

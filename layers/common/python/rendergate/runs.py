@@ -13,10 +13,10 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import Index
 
-from rendergate import config, listing, signing, storage
+from rendergate import accounts, config, listing, signing, storage
 from rendergate.config import settings
 from rendergate.errors import BadRequest, Conflict, Forbidden, NotFound, scrubbed
-from rendergate.names import NAMESPACE, OWNER
+from rendergate.names import NAMESPACE
 from rendergate.profiles import PROFILES
 from rendergate.tables import Asset, Review, Run, now_iso, save_if_absent, update_if
 
@@ -418,8 +418,8 @@ def list_runs(caller: Caller, status: str | None, owner: str | None, limit: str,
     admin's choice of owner (every run without one)."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-    if owner is not None and not OWNER.match(owner):
-        raise BadRequest("owner must be an owner's name: 1-63 characters of a-z, 0-9, '.', '_' or '-'")
+    if owner is not None:
+        accounts.owner_name(owner)
     if not caller.sees(owner or caller.owner):
         raise Forbidden("only an admin may list another owner's runs", scope="admin")
     owner = owner or (None if caller.is_admin else caller.owner)

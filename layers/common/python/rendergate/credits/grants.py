@@ -10,11 +10,12 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
+from rendergate.accounts import owner_name
 from rendergate.config import settings
 from rendergate.credits.ledger import Entry, Refused, credit
 from rendergate.credits.statements import entry_view
 from rendergate.errors import BadRequest, Conflict, Forbidden, NotFound, unknown_fields
-from rendergate.owners import Caller, owner_name
+from rendergate.owners import Caller
 from rendergate.runs import run_id_for
 from rendergate.tables import CreditApproval, LedgerEntry, Write, now_iso, save_if_absent, update_if
 

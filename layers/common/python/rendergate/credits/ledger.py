@@ -118,8 +118,7 @@ def accept_paid_run(run: Run, price: Price, renders: bool) -> bool:
             actions.append(Account.active_runs.set((Account.active_runs | 0) + 1))
         writes = [Write("run", run, Run.run_id.does_not_exist())]
         writes.append(Write("unsettled", Unsettled(run_id=run.run_id, owner=owner)))
-        if not entries:  # a slot without a debit: the run is still the transaction's first write
-            return Change([], writes, actions)
+        # A slot without a debit writes no rows: a run that exists already is then what refuses it.
         return Change(entries, writes, actions)
 
     try:
@@ -232,8 +231,8 @@ def _writes(owner: str, account: Account | None, change: Change) -> list[Write]:
 
 def _spend(account: Account | None, cost: int, cap: int, owner: str) -> list[Any]:
     """The account's spending today after `cost`; SpendingCapReached past a daily cap (0: none)."""
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
-    spent = int(account.spent_today) if account and account.spent_day == today else 0
+    today = accounts.today()
+    spent = accounts.spent_on(account, today)
     if cap and spent + cost > cap:
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         wait = int((midnight - datetime.now(UTC)).total_seconds()) + 1

@@ -10,8 +10,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from rendergate import accounts, listing
+from rendergate.accounts import owner_name
 from rendergate.errors import BadRequest, Forbidden
-from rendergate.owners import Caller, owner_name
+from rendergate.owners import Caller
 from rendergate.tables import LedgerEntry
 
 CURSOR_PURPOSE = "credits-cursor"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -24,7 +23,7 @@ metrics = Metrics()
 def refresh(remaining_ms: Callable[[], int], day: str | None = None) -> dict[str, Any]:
     """Top every owner with a `daily_refresh` up to it for `day` (today, UTC): one `refresh#{day}` row each,
     so a second run of the same day adds nothing."""
-    day = day or datetime.now(UTC).strftime("%Y-%m-%d")
+    day = day or accounts.today()
     topped: dict[str, int] = {}
     for account in Account.scan(Account.item == "account"):
         if remaining_ms() < MARGIN_MS:
