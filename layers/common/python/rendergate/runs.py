@@ -169,9 +169,9 @@ def get(run_id: str, consistent: bool = False) -> Run:
         raise NotFound(f"run {run_id} does not exist") from error
 
 
-def find(run_id: str) -> Run | None:
+def find(run_id: str, consistent: bool = False) -> Run | None:
     try:
-        return Run.get(run_id)
+        return Run.get(run_id, consistent_read=consistent)
     except DoesNotExist:
         return None
 

@@ -13,6 +13,7 @@ sweep, which settles every paid run that ended and was not settled."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -21,7 +22,7 @@ from rendergate import collections, runs
 from rendergate.credits.ledger import refund, release_slot
 from rendergate.credits.pricing import Price
 from rendergate.observability import logger
-from rendergate.tables import Asset, Run, Unsettled
+from rendergate.tables import Asset, Run, Unsettled, epoch_of
 
 SETTLE_AFTER_SECONDS = 60  # the sweep leaves a run that ended this recently to the path it ended on
 MARGIN_MS = 5_000
@@ -30,10 +31,9 @@ MARGIN_MS = 5_000
 def settle(run_id: str) -> dict[str, Any]:
     """Settle one run: give back its slot once its images are made or it ended, and once it ended, what its
     ending gives back. Returns what was done (`refunded` by this call, `open` while it goes on)."""
-    run = runs.find(run_id)
+    run = runs.find(run_id, consistent=True)
     if run is None:
         return {"run_id": run_id, "outcome": "unknown"}
-    run.refresh(consistent_read=True)
     released = release_slot(run) if run.holds_slot and (run.status in runs.FINAL or work_done(run)) else False
     if run.status not in runs.FINAL:
         return {"run_id": run_id, "outcome": "open", "released": released}
@@ -82,7 +82,7 @@ def settle_ended(remaining_ms: Callable[[], int]) -> dict[str, str]:
             _settled(marker.run_id)  # the run never came to be (its transaction wrote nothing but this marker)
             continue
         due = run.status in runs.FINAL or (run.holds_slot and work_done(run))
-        if due and _age_seconds(run.updated_at) >= SETTLE_AFTER_SECONDS:
+        if due and time.time() - epoch_of(str(run.updated_at)) >= SETTLE_AFTER_SECONDS:
             try:
                 outcomes[run.run_id] = str(settle(run.run_id)["outcome"])
             except Exception:  # one run that cannot be settled must not stop the others
@@ -93,9 +93,3 @@ def settle_ended(remaining_ms: Callable[[], int]) -> dict[str, str]:
 
 def _settled(run_id: str) -> None:
     Unsettled(run_id=run_id, owner="").delete()
-
-
-def _age_seconds(timestamp: str | None) -> float:
-    from rendergate.render.job import age_seconds
-
-    return age_seconds(timestamp)

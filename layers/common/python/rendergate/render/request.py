@@ -70,8 +70,7 @@ def request_run(body: dict[str, Any], caller: Caller, idempotency_key: str | Non
         return accepted(runs.same_request(earlier, fingerprint))
     request = checked(body)
     backend_name = settings().render.backend
-    limits = accounts.limits_of(caller.owner, accounts.find(caller.owner))
-    eta_seconds = estimate(backend_name, request.priority, limits.low_priority_queue_limit)
+    eta_seconds = estimate(backend_name, request.priority, caller.owner)
     run = Run(
         run_id,
         status="queued",
@@ -152,23 +151,24 @@ def render_settings() -> dict[str, int]:
     return {"timeout_seconds": current.render.timeout_seconds, "heartbeat_seconds": current.render.heartbeat_seconds}
 
 
-def estimate(backend_name: str, priority: str, low_priority_limit: int) -> int:
+def estimate(backend_name: str, priority: str, owner: str) -> int:
     """Seconds until a new job of `priority` is likely done; QueueFull for low priority behind a queue deeper
-    than `low_priority_limit` (the owner's, LowPriorityQueueLimit by default)."""
+    than the owner's `low_priority_queue_limit` (LowPriorityQueueLimit by default)."""
     current = settings()
     per_job = current.render.seconds_estimate
     health = _backend_health(backend_name)
     if health is None:  # the backend did not answer: accept, with the estimate for an empty queue
         return per_job + COLD_START_SECONDS
     workers = max(health.workers, 1)
-    if priority == "low" and health.depth > low_priority_limit:
-        excess = health.depth - low_priority_limit
-        retry_after = max(1, math.ceil(excess / workers * per_job))
-        raise QueueFull(
-            f"the render queue holds {health.depth} jobs (more than {low_priority_limit}); "
-            f"low-priority work waits: retry after {retry_after} seconds",
-            retry_after=retry_after,
-        )
+    if priority == "low":  # only low priority reads the owner's account here
+        limit = accounts.limits_of(owner, accounts.find(owner)).low_priority_queue_limit
+        if health.depth > limit:
+            retry_after = max(1, math.ceil((health.depth - limit) / workers * per_job))
+            raise QueueFull(
+                f"the render queue holds {health.depth} jobs (more than {limit}); "
+                f"low-priority work waits: retry after {retry_after} seconds",
+                retry_after=retry_after,
+            )
     ahead = 0 if priority == "high" else health.depth
     cold = COLD_START_SECONDS if health.workers == 0 else 0
     return cold + math.ceil((ahead / workers + 1) * per_job)
